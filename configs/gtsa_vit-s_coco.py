@@ -1,0 +1,8 @@
+# GTSA ViT-S/16, 100 epochs on COCO train2017 images (no labels), 8 x 64.
+_base_ = [
+    '_base_/models/gtsa_vit-s-p16.py',
+    '_base_/datasets/unlabeled_gtsa_multicrop.py',
+    '_base_/schedules/gtsa_adamw-coslr_100e.py',
+    '_base_/default_runtime.py',
+]
+train_dataloader = dict(dataset=dict(data_root='data/coco/train2017'))

@@ -1,0 +1,121 @@
+"""One command line for every config in this repo.
+
+``tools/train.py`` and ``tools/test.py`` are thin wrappers around the
+functions here. The toolkit (mmpretrain, mmdet or mmseg) is picked from the
+config's ``default_scope``, so the downstream configs run without a checkout
+of mmdet or mmseg.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: F401
+from mmengine.runner import Runner
+
+# default_scope -> module whose ``register_all_modules`` fills its registries
+TOOLKITS = {
+    'mmpretrain': 'mmpretrain.utils',
+    'mmdet': 'mmdet.utils',
+    'mmseg': 'mmseg.utils',
+}
+
+# Optim wrappers of this plugin and their AMP twins (``--amp``).
+_AMP_TWINS = {
+    'OptimWrapper': 'AmpOptimWrapper',
+    'PerParamClipOptimWrapper': 'PerParamClipAmpOptimWrapper',
+}
+
+
+def register_toolkit(cfg: Config) -> str:
+    """Import the toolkit named by ``cfg.default_scope`` and register its
+    modules; returns the scope."""
+    scope = cfg.get('default_scope', 'mmpretrain')
+    if scope not in TOOLKITS:
+        raise KeyError(
+            f'default_scope={scope!r} is not supported; expected one of '
+            f'{sorted(TOOLKITS)}')
+    importlib.import_module(TOOLKITS[scope]).register_all_modules(
+        init_default_scope=False)
+    import gtsa_plugin  # noqa: F401  (registry entries, safe loading)
+    return scope
+
+
+def load_config(path: str,
+                cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None,
+                launcher: str = 'none') -> Config:
+    """Read a config, apply ``--cfg-options`` and fill ``work_dir`` the way
+    OpenMMLab's tools do (``./work_dirs/<config name>`` by default)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config not found: {path}')
+    # 'mmdet::'/'mmseg::' base configs need pkg_resources in mmengine 0.10.
+    from gtsa_plugin.utils.config_compat import \
+        install_external_config_resolution
+    install_external_config_resolution()
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    _use_gloo_without_gpu(cfg)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def _use_gloo_without_gpu(cfg: Config) -> None:
+    # The GPU configs ask for nccl; on CPU-only machines gloo is the backend.
+    import torch
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
+    if dist_cfg.get('backend') == 'nccl' and not torch.cuda.is_available():
+        dist_cfg['backend'] = 'gloo'
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the config's optim wrapper to its mixed-precision twin."""
+    wrapper = cfg.optim_wrapper
+    kind = wrapper.get('type', 'OptimWrapper')
+    if kind in _AMP_TWINS.values():
+        return
+    if kind not in _AMP_TWINS:
+        raise KeyError(f'--amp: optim_wrapper.type={kind!r} has no AMP '
+                       f'variant; expected one of {sorted(_AMP_TWINS)}')
+    wrapper.type = _AMP_TWINS[kind]
+    wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def apply_resume(cfg: Config, resume: Optional[str]) -> None:
+    """``--resume`` (latest checkpoint in work_dir) or ``--resume PATH``."""
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        cfg.resume = True
+        cfg.load_from = resume
+
+
+def build_runner(cfg: Config) -> Runner:
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def dump_metrics(metrics: dict, path: str) -> None:
+    """Write evaluation metrics as JSON (numbers made JSON-safe)."""
+    def to_builtin(value):
+        if hasattr(value, 'item') and getattr(value, 'ndim', 1) == 0:
+            return value.item()
+        if hasattr(value, 'tolist'):
+            return value.tolist()
+        return value
+
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump({k: to_builtin(v) for k, v in metrics.items()}, f, indent=2)

@@ -1,0 +1,5 @@
+from .gtsa_multi_crop import GTSAMultiCrop
+from .loading import LoadImageRGB
+from .multi_crop import BaseMultiCrop
+
+__all__ = ['BaseMultiCrop', 'GTSAMultiCrop', 'LoadImageRGB']

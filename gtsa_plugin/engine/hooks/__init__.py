@@ -1,0 +1,3 @@
+from .data_stats_hook import DataStatsHook
+
+__all__ = ['DataStatsHook']

@@ -1,0 +1,3 @@
+from .gtsa import GTSA
+
+__all__ = ['GTSA']

@@ -1,0 +1,189 @@
+"""GTSA: Geometric Transformation Sensitive Architecture (arXiv 2304.08014)."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MessageHub
+from mmpretrain.models import BaseSelfSupervisor, CosineEMA
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+
+def resolution_groups(inputs: Sequence[Tensor]) -> List[List[int]]:
+    """Indices of consecutive views sharing a spatial size, e.g. 2 globals
+    then 8 locals -> ``[[0, 1], [2, ..., 9]]``."""
+    groups: List[List[int]] = []
+    for i, view in enumerate(inputs):
+        if groups and inputs[groups[-1][0]].shape[-2:] == view.shape[-2:]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def check_loss_weights(loss_weights: dict, keys: Sequence[str],
+                       prefix: str) -> Dict[str, float]:
+    unknown = set(loss_weights) - set(keys)
+    if unknown:
+        raise KeyError(f'{prefix}: unknown keys {sorted(unknown)}; '
+                       f'expected {list(keys)}')
+    weights = {}
+    for key in keys:
+        value = float(loss_weights.get(key, 0.0))
+        if not value >= 0:  # also rejects NaN
+            raise ValueError(f'{prefix}.{key} must be >= 0, got {value}')
+        weights[key] = value
+    return weights
+
+
+def check_momentum(value: float, key: str) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f'{key} must be in [0, 1], got {value}')
+    return float(value)
+
+
+@MODELS.register_module()
+class GTSA(BaseSelfSupervisor):
+    """GTSA self-supervised pretraining.
+
+    Inputs per batch (from :class:`GTSAMultiCrop` + ``PackInputs``):
+    ``inputs`` is a list of ``N`` normalised views ``(B, 3, S_v, S_v)``,
+    globals first, and each :class:`DataSample` carries ``crop_boxes``
+    ``(N, 4)`` (original-image pixels) and ``crop_rotations`` ``(N,)``.
+
+    The student (``backbone`` -> ``neck`` projector -> ``head`` predictor)
+    sees all views, one forward per resolution group. The teacher, an EMA of
+    backbone + projector (``target_net``, mmpretrain's :class:`CosineEMA`,
+    momentum ``1 - base_momentum`` -> ``1 - end_momentum`` on a cosine over
+    all iterations), is updated before its forward in every iteration, sees
+    only the global views and stays in eval mode (no drop path), as the
+    reference's momentum encoder. A :class:`RotationHead` classifies each
+    view's rotation from its mean backbone patch token.
+
+    Losses (each already multiplied by its weight): ``loss_crop``,
+    ``loss_pc`` (weight 0 while the epoch is below ``pc_warmup_epochs``) and
+    ``loss_rot``; ``acc_rot`` is logged.
+
+    Args:
+        backbone: Backbone returning feature maps ``(B, C, H/s, W/s)`` as its
+            last output (mmpretrain ``VisionTransformer`` with
+            ``out_type='featmap'``).
+        neck: Dense projector config.
+        head: :class:`GTSAHead` config (its ``feat_stride`` is the backbone
+            stride).
+        rot_head: :class:`RotationHead` config.
+        base_momentum: ``1 -`` the teacher's starting EMA momentum (0.004
+            for 0.996).
+        end_momentum: ``1 -`` the final momentum (0 for 1.0).
+        loss_weights: Weights of ``crop``, ``pc`` and ``rot``.
+        pc_warmup_epochs: ``loss_pc`` has weight 0 while ``epoch <`` this.
+    """
+
+    LOSS_KEYS = ('crop', 'pc', 'rot')
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 rot_head: dict,
+                 base_momentum: float = 0.004,
+                 end_momentum: float = 0.0,
+                 loss_weights: dict = dict(crop=1.0, pc=0.5, rot=0.5),
+                 pc_warmup_epochs: int = 11,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        # Validate before building anything, naming the config key.
+        loss_weights = check_loss_weights(
+            dict(loss_weights), self.LOSS_KEYS, 'model.loss_weights')
+        base_momentum = check_momentum(base_momentum, 'model.base_momentum')
+        end_momentum = check_momentum(end_momentum, 'model.end_momentum')
+        if pc_warmup_epochs < 0:
+            raise ValueError('model.pc_warmup_epochs must be >= 0, got '
+                             f'{pc_warmup_epochs}')
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.loss_weights = loss_weights
+        self.rot_head = MODELS.build(rot_head)
+        self.pc_warmup_epochs = int(pc_warmup_epochs)
+        self.target_net = CosineEMA(
+            nn.Sequential(self.backbone, self.neck),
+            momentum=base_momentum,
+            end_momentum=end_momentum)
+        self.target_net.eval()
+
+    def train(self, mode: bool = True) -> 'GTSA':
+        super().train(mode)
+        self.target_net.eval()  # the teacher never uses drop path
+        return self
+
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor]:
+        """Backbone features of a batch of images, ``(B, C, H/s, W/s)``."""
+        return self.backbone(inputs)
+
+    def _current_epoch(self) -> int:
+        return int(MessageHub.get_current_instance().get_info('epoch', 0))
+
+    def pc_weight(self) -> float:
+        """Weight of ``loss_pc`` at the current epoch."""
+        if self._current_epoch() < self.pc_warmup_epochs:
+            return 0.0
+        return self.loss_weights['pc']
+
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError('GTSA expects a list of views (globals first); '
+                             'check the pipeline uses GTSAMultiCrop')
+        crop_boxes = torch.stack([ds.crop_boxes for ds in data_samples]).to(
+            inputs[0].device, torch.float32)
+        rotations = torch.stack([ds.crop_rotations for ds in data_samples
+                                 ]).to(inputs[0].device, torch.long)
+        stride = self.head.feat_stride
+        view_sizes = []
+        for i, view in enumerate(inputs):
+            h, w = view.shape[-2:]
+            if h != w or h % stride:
+                raise ValueError(
+                    f'view {i} is {h}x{w}; GTSA needs square crops whose side '
+                    f'is a multiple of head.feat_stride={stride}')
+            view_sizes.append(h)
+        groups = resolution_groups(inputs)
+        num_teacher = len(groups[0])
+
+        # Student: one backbone pass per resolution group.
+        student_maps, pooled_tokens = [], []
+        for views in groups:
+            feats = self.backbone(torch.cat([inputs[v] for v in views]))[-1]
+            pooled_tokens.append(feats.mean(dim=(2, 3)))
+            proj = self.neck((feats, ))[-1]
+            student_maps.append(self.head(proj))
+
+        # Teacher: EMA update first, then the global views only.
+        self.target_net.update_parameters(
+            nn.Sequential(self.backbone, self.neck))
+        with torch.no_grad():
+            teacher_maps = self.target_net(
+                torch.cat([inputs[v] for v in groups[0]]))[-1]
+
+        pc_weight = self.pc_weight()
+        dense = self.head.loss(
+            student_maps, groups, teacher_maps, crop_boxes, rotations,
+            view_sizes, with_pc=pc_weight > 0)
+        assert num_teacher == teacher_maps.shape[0] // crop_boxes.shape[0]
+
+        # Rotation: every view's mean patch token, views major.
+        rot_targets = rotations.t().reshape(-1)
+        rot = self.rot_head.loss(torch.cat(pooled_tokens), rot_targets)
+
+        return dict(
+            loss_crop=self.loss_weights['crop'] * dense['loss_crop'],
+            loss_pc=pc_weight * dense['loss_pc'],
+            loss_rot=self.loss_weights['rot'] * rot['loss'],
+            acc_rot=rot['acc'])

@@ -1,0 +1,4 @@
+from .dense_projector import DenseProjector
+from .vit_multiscale_adapter import ViTMultiScaleAdapter
+
+__all__ = ['DenseProjector', 'ViTMultiScaleAdapter']

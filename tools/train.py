@@ -1,0 +1,65 @@
+"""Train any config of this repo (GTSA/DINO pretraining, mmdet, mmseg and
+mmpretrain downstream) with mmengine's Runner.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] [--amp]
+        [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from gtsa_plugin.apis.runner import (apply_resume, build_runner,  # noqa: E402
+                                     enable_amp, load_config,
+                                     register_toolkit)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the latest checkpoint in the work_dir, or from '
+        'the given checkpoint path')
+    parser.add_argument(
+        '--amp', action='store_true', help='mixed-precision (fp16) training')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, e.g. '
+        'train_dataloader.dataset.data_root=DIR')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher)
+    register_toolkit(cfg)
+    if args.amp:
+        enable_amp(cfg)
+    apply_resume(cfg, args.resume)
+    runner = build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
