@@ -108,6 +108,65 @@ class GTSAHead(BaseModule):
         valid = (box_area(inter) > 0) & not_self
         return tea / self.feat_stride, stu / self.feat_stride, valid
 
+    def align_pairs(self, student_maps: Sequence[Tensor],
+                    group_views: Sequence[Sequence[int]],
+                    teacher_maps: Tensor, crop_boxes: Tensor,
+                    rotations: Tensor, view_sizes: Sequence[int]):
+        """Pool every (teacher view, student view) intersection from both
+        maps, the teacher's turned into the student's orientation.
+
+        Args: as :meth:`loss`.
+
+        Returns:
+            Per resolution group, ``(student_pooled, teacher_pooled, weight,
+            valid)``: pooled maps ``(K, C, o, o)`` with ``K`` = pairs x batch
+            (pair major; pairs are the group's (t, s) with ``s != t``),
+            ``weight`` ``(K,)`` 1 where the crops intersect, and ``valid``
+            ``(B, T, V)`` over all (t, s) combinations of the group.
+        """
+        device = teacher_maps.device
+        batch = crop_boxes.shape[0]
+        num_teacher = teacher_maps.shape[0] // batch
+        sizes = torch.as_tensor(view_sizes, device=device)
+        b_idx = torch.arange(batch, device=device)
+        aligned = []
+        for maps, views in zip(student_maps, group_views):
+            views = torch.as_tensor(list(views), device=device)
+            tea_box, stu_box, valid = self.pair_geometry(
+                crop_boxes, rotations, sizes, views, num_teacher)
+            # Pairs (t, s) of distinct views; map rows are view-major.
+            t_idx, s_idx = torch.meshgrid(
+                torch.arange(num_teacher, device=device),
+                torch.arange(len(views), device=device),
+                indexing='ij')
+            t_idx, s_idx = t_idx.reshape(-1), s_idx.reshape(-1)
+            keep = views[s_idx] != t_idx
+            t_idx, s_idx = t_idx[keep], s_idx[keep]
+            tea_rows = (t_idx[:, None] * batch + b_idx).reshape(-1, 1)
+            stu_rows = (s_idx[:, None] * batch + b_idx).reshape(-1, 1)
+            sel_tea = tea_box[:, t_idx, s_idx].transpose(0, 1).reshape(-1, 4)
+            sel_stu = stu_box[:, t_idx, s_idx].transpose(0, 1).reshape(-1, 4)
+            weight = valid[:, t_idx, s_idx].transpose(0, 1).reshape(-1)
+            turn = (rotations[:, views[s_idx]] -
+                    rotations[:, t_idx]).transpose(0, 1).reshape(-1)
+
+            h_s, w_s = maps.shape[-2:]
+            out = self.roi_out_size[0] if h_s * w_s > self.cells_threshold \
+                else self.roi_out_size[1]
+            pooled_t = roi_align(
+                teacher_maps.float(),
+                torch.cat([tea_rows.float(), sel_tea], 1),
+                output_size=out, spatial_scale=1.0, sampling_ratio=-1,
+                aligned=True)
+            pooled_s = roi_align(
+                maps.float(),
+                torch.cat([stu_rows.float(), sel_stu], 1),
+                output_size=out, spatial_scale=1.0, sampling_ratio=-1,
+                aligned=True)
+            aligned.append((pooled_s, rot90_per_sample(pooled_t, turn),
+                            weight.float(), valid))
+        return aligned
+
     def loss(self,
              student_maps: Sequence[Tensor],
              group_views: Sequence[Sequence[int]],
@@ -124,7 +183,7 @@ class GTSAHead(BaseModule):
                 group holds rows ``j*B .. (j+1)*B-1``).
             group_views: Per group, the indices of its views (globals first).
             teacher_maps: ``(T * B, C, h_t, w_t)`` teacher projector output of
-                the ``T`` global views, views major; no gradient needed.
+                the ``T`` global views, views major; treated as constant.
             crop_boxes: ``(B, N, 4)`` crop boxes in original pixels.
             rotations: ``(B, N)`` long, quarter turns of each crop.
             view_sizes: Side of each view's resized crop, pixels.
@@ -134,64 +193,29 @@ class GTSAHead(BaseModule):
         Returns:
             ``loss_crop`` and ``loss_pc`` (unweighted scalars).
         """
-        device = teacher_maps.device
-        batch = crop_boxes.shape[0]
-        num_teacher = teacher_maps.shape[0] // batch
         teacher_maps = teacher_maps.detach()
-        sizes = torch.as_tensor(view_sizes, device=device)
-        _, channels, h_t, w_t = teacher_maps.shape
-        teacher_cells = teacher_maps.flatten(2).transpose(1, 2).reshape(
-            num_teacher, batch, h_t * w_t, channels).transpose(0, 1)
-
+        batch = crop_boxes.shape[0]
+        num_teacher, channels = teacher_maps.shape[0] // batch, \
+            teacher_maps.shape[1]
+        aligned = self.align_pairs(student_maps, group_views, teacher_maps,
+                                   crop_boxes, rotations, view_sizes)
         crop_sum = pc_sum = teacher_maps.new_zeros((), dtype=torch.float32)
         pairs = teacher_maps.new_zeros((), dtype=torch.float32)
-        for maps, views in zip(student_maps, group_views):
-            views = torch.as_tensor(list(views), device=device)
-            num_views = len(views)
-            _, _, h_s, w_s = maps.shape
-            tea_box, stu_box, valid = self.pair_geometry(
-                crop_boxes, rotations, sizes, views, num_teacher)
-
-            # RoIAlign over the (t, s) pairs that are distinct views, order
-            # (pair, batch); map rows are view-major.
-            t_idx, s_idx = torch.meshgrid(
-                torch.arange(num_teacher, device=device),
-                torch.arange(num_views, device=device),
-                indexing='ij')
-            t_idx, s_idx = t_idx.reshape(-1), s_idx.reshape(-1)
-            keep = views[s_idx] != t_idx
-            t_idx, s_idx = t_idx[keep], s_idx[keep]
-            b_idx = torch.arange(batch, device=device)
-            tea_rows = (t_idx[:, None] * batch + b_idx).reshape(-1)
-            stu_rows = (s_idx[:, None] * batch + b_idx).reshape(-1)
-            sel_tea = tea_box[:, t_idx, s_idx].transpose(0, 1).reshape(-1, 4)
-            sel_stu = stu_box[:, t_idx, s_idx].transpose(0, 1).reshape(-1, 4)
-            weight = valid[:, t_idx, s_idx].transpose(0, 1).reshape(-1)
-            turn = (rotations[:, views[s_idx]] -
-                    rotations[:, t_idx]).transpose(0, 1).reshape(-1)
-
-            out = self.roi_out_size[0] if h_s * w_s > self.cells_threshold \
-                else self.roi_out_size[1]
-            pooled_t = roi_align(
-                teacher_maps.float(),
-                torch.cat([tea_rows[:, None].float(), sel_tea], 1),
-                output_size=out, spatial_scale=1.0, sampling_ratio=-1,
-                aligned=True)
-            pooled_s = roi_align(
-                maps.float(),
-                torch.cat([stu_rows[:, None].float(), sel_stu], 1),
-                output_size=out, spatial_scale=1.0, sampling_ratio=-1,
-                aligned=True)
-            pooled_t = rot90_per_sample(pooled_t, turn)
+        for (pooled_s, pooled_t, weight, _), maps in zip(aligned,
+                                                         student_maps):
             crop_sum = crop_sum + self.crop_loss(pooled_s, pooled_t, weight)
             pairs = pairs + weight.sum()
 
-            if with_pc:
-                student_cells = maps.flatten(2).transpose(1, 2).reshape(
-                    num_views, batch, h_s * w_s, channels).transpose(0, 1)
+        if with_pc:
+            # (B, T, Nt, C): every teacher map as a set of cells.
+            teacher_cells = teacher_maps.flatten(2).transpose(1, 2).unflatten(
+                0, (num_teacher, batch)).transpose(0, 1)
+            for (_, _, _, valid), maps in zip(aligned, student_maps):
+                student_cells = maps.flatten(2).transpose(1, 2).unflatten(
+                    0, (-1, batch)).transpose(0, 1)
                 pc_sum = pc_sum + self.pc_loss(
                     student_cells, teacher_cells,
-                    valid.permute(0, 2, 1).float())
+                    valid.transpose(1, 2).float())
 
         pairs = pairs.clamp(min=1)
         return dict(loss_crop=crop_sum / pairs, loss_pc=pc_sum / pairs)

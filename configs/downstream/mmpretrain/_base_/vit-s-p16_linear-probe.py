@@ -1,0 +1,138 @@
+# Linear probing of a frozen GTSA/DINO-pretrained ViT-S/16 (MAE protocol, as
+# the GTSA reference's main_linprobe.py): class token after the final
+# LayerNorm -> BatchNorm without affine -> linear head; LARS, lr 0.1 x
+# batch / 256, no weight decay, 90 epochs with 10 warm-up epochs and cosine
+# decay; 8 GPUs x 512 images.
+# Dataset: an ImageNet-style folder (data/imagenet/{train,val}/<class>/*);
+# the *_inat2019.py configs switch to iNaturalist 2019.
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+custom_imports = dict(imports=['gtsa_plugin'], allow_failed_imports=False)
+default_scope = 'mmpretrain'
+
+num_classes = 1000
+embed_dims = 384
+
+# ----------------------------------------------------------------- data
+data_preprocessor = dict(
+    num_classes=num_classes,
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResizedCrop',
+        scale=224,
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='ResizeEdge',
+        scale=256,
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+
+data_root = 'data/imagenet/'
+train_dataloader = dict(
+    batch_size=512,
+    num_workers=8,
+    persistent_workers=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type='CustomDataset',  # one sub-folder per class
+        data_root=data_root,
+        data_prefix='train',
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=512,
+    num_workers=8,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='CustomDataset',
+        data_root=data_root,
+        data_prefix='val',
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='Accuracy', topk=(1, 5))
+test_evaluator = val_evaluator
+
+# ---------------------------------------------------------------- model
+num_layers = 12
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='VisionTransformer',
+        arch=dict(
+            embed_dims=embed_dims,
+            num_layers=num_layers,
+            num_heads=6,
+            feedforward_channels=1536),
+        img_size=224,
+        patch_size=16,
+        qkv_bias=True,
+        norm_cfg=dict(type='LN', eps=1e-6),
+        # all blocks, the embeddings and the final norm are frozen
+        frozen_stages=num_layers,
+        out_type='cls_token',
+        final_norm=True,
+        with_cls_token=True,
+        init_cfg=dict(
+            type='SSLPretrained',
+            checkpoint=None,  # set: model.backbone.init_cfg.checkpoint=PATH
+            source='teacher',
+            strict=True)),
+    neck=dict(type='ClsBatchNormNeck', input_features=embed_dims),
+    head=dict(
+        type='LinearClsHead',
+        num_classes=num_classes,
+        in_channels=embed_dims,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+        init_cfg=[dict(type='TruncNormal', layer='Linear', std=0.01)]))
+
+# ------------------------------------------------------------- schedule
+# lr = 0.1 x 4096 / 256; biases skip LARS' layer adaptation as in MAE's LARS.
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='LARS', lr=1.6, weight_decay=0.0, momentum=0.9),
+    paramwise_cfg=dict(custom_keys={'.bias': dict(lars_exclude=True)}))
+
+max_epochs = 90
+warmup_epochs = 10
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True),
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=4096)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+randomness = dict(seed=0, diff_rank_seed=True)
