@@ -8,6 +8,8 @@ optim_wrapper = dict(
         type='AdamW', lr=5e-4 * 512 / 256, betas=(0.9, 0.999),
         weight_decay=0.04),
     clip_grad=dict(max_norm=3.0),
+    # The EMA teacher is frozen: skip it with one log line, not 300.
+    constructor='FrozenModuleOptimWrapperConstructor',
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 
 max_epochs = 100
