@@ -6,7 +6,8 @@
 # heads; AdamW lr 5e-5 for 8 GPUs x 1 image, 1000 warm-up iterations, 12
 # epochs with steps at 8 and 11, DETR-style multi-scale resize + crop.
 #
-#   python tools/train.py configs/downstream/mmdet/mask-rcnn_vit-s_fpn_1x_coco.py \
+#   python tools/train.py \
+#       configs/downstream/mmdet/mask-rcnn_vit-s_fpn_1x_coco.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PRETRAIN.pth
 #   # other batch sizes: add auto_scale_lr.enable=True (base: 8 images)
 _base_ = [

@@ -114,3 +114,6 @@ param_scheduler = [
         end=max_iters),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+
+# lr 6e-5 is for 8 GPUs x 2 images.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -95,7 +95,8 @@ class DINO(BaseSelfSupervisor):
                  freeze_last_layer: int = 1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        base_momentum = check_momentum(base_momentum, 'model.base_momentum')
+        base_momentum = check_momentum(
+            base_momentum, 'model.base_momentum', open_interval=True)
         end_momentum = check_momentum(end_momentum, 'model.end_momentum')
         if freeze_last_layer < 0:
             raise ValueError('model.freeze_last_layer must be >= 0, got '

@@ -39,9 +39,14 @@ def check_loss_weights(loss_weights: dict, keys: Sequence[str],
     return weights
 
 
-def check_momentum(value: float, key: str) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f'{key} must be in [0, 1], got {value}')
+def check_momentum(value: float, key: str, open_interval: bool = False
+                   ) -> float:
+    """``value`` in [0, 1] (in (0, 1) with ``open_interval``: mmengine's EMA
+    takes no momentum of exactly 0 or 1 to start from)."""
+    ok = 0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0
+    if not ok:
+        bounds = '(0, 1)' if open_interval else '[0, 1]'
+        raise ValueError(f'{key} must be in {bounds}, got {value}')
     return float(value)
 
 
@@ -98,7 +103,8 @@ class GTSA(BaseSelfSupervisor):
         # Validate before building anything, naming the config key.
         loss_weights = check_loss_weights(
             dict(loss_weights), self.LOSS_KEYS, 'model.loss_weights')
-        base_momentum = check_momentum(base_momentum, 'model.base_momentum')
+        base_momentum = check_momentum(
+            base_momentum, 'model.base_momentum', open_interval=True)
         end_momentum = check_momentum(end_momentum, 'model.end_momentum')
         if pc_warmup_epochs < 0:
             raise ValueError('model.pc_warmup_epochs must be >= 0, got '

@@ -126,8 +126,8 @@ class DINOHead(BaseModule):
         num_teacher, num_views = len(teacher_logits), len(student_logits)
         if not 1 <= num_teacher <= num_views or num_views < 2:
             raise ValueError(
-                'DINOHead needs >= 1 teacher (global) view, the student seeing '
-                'those and at least one more view; got '
+                'DINOHead needs >= 1 teacher (global) view, the student '
+                'seeing those and at least one more view; got '
                 f'{num_teacher} teacher and {num_views} student views')
         student = torch.stack([s.float() for s in student_logits])  # V,B,K
         teacher = torch.stack([t.detach().float()

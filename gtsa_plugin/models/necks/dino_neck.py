@@ -95,8 +95,9 @@ class DINONeck(BaseModule):
         x = inputs[-1]
         if x.dim() != 2:
             raise ValueError(
-                f'DINONeck expects CLS tokens (N, C), got shape '
-                f'{tuple(x.shape)}; set the backbone\'s out_type=\'cls_token\'')
+                'DINONeck expects CLS tokens (N, C), got shape '
+                f'{tuple(x.shape)}; set the backbone\'s '
+                "out_type='cls_token'")
         x = self.mlp(x)
         # eps guards the fp16 normalisation of a (rare) all-zero bottleneck.
         x = F.normalize(x, dim=-1, p=2, eps=1e-6)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -123,8 +123,7 @@ def extract_backbone_state_dict(checkpoint: object,
     return tensors, 'backbone'
 
 
-def _mark_loaded_modules_initialized(module: nn.Module, loaded: Sequence[str],
-                                     filename: str) -> None:
+def _mark_initialized(module: nn.Module, filename: str) -> None:
     """Stop later ``init_weights`` calls from overwriting loaded weights.
 
     mmengine's ``BaseModule.init_weights`` runs a non-``'Pretrained'``
@@ -132,17 +131,12 @@ def _mark_loaded_modules_initialized(module: nn.Module, loaded: Sequence[str],
     ``TransformerEncoderLayer`` re-draws its FFN with xavier init), and
     mmpretrain's ``VisionTransformer`` re-draws ``pos_embed`` afterwards
     unless its ``init_cfg`` type is ``'Pretrained'``. So we mark every
-    submodule whose parameters all came from the checkpoint as initialised
-    (modules owning a parameter we did not load keep their own init), and
-    record on the module that it now holds pretrained weights.
+    submodule as initialised and record on the module that it now holds
+    pretrained weights. Parameters the file did not provide (allowed or
+    non-strict) keep the initialisation they got at construction.
     """
-    loaded = set(loaded)
-    for name, sub in module.named_modules():
-        if sub is module or not isinstance(sub, BaseModule):
-            continue
-        prefix = name + '.'
-        keys = [prefix + k for k in sub.state_dict().keys()]
-        if all(k in loaded for k in keys):
+    for sub in module.modules():
+        if isinstance(sub, BaseModule):
             sub._is_init = True
     # The convention OpenMMLab modules check ('Pretrained' => keep weights).
     module.init_cfg = dict(type='Pretrained', checkpoint=filename)
@@ -173,10 +167,11 @@ class SSLPretrainedInit:
             DINO evaluate) or ``'student'``. Ignored for backbone-only files.
         strict (bool): Raise when a module parameter is not in the file.
             With False the missing keys are logged as a warning and keep
-            their fresh initialisation. Defaults to True.
+            their initialisation from construction. Defaults to True.
         allow_missing (Sequence[str]): Key prefixes that may be absent
             (layers that exist only downstream, e.g. ``'ln2.'`` for
-            ``out_type='avg_featmap'``). They keep their fresh init.
+            ``out_type='avg_featmap'``). They keep their initialisation
+            from construction.
         map_location (str): Passed to the loader. Defaults to ``'cpu'``.
     """
 
@@ -250,19 +245,19 @@ class SSLPretrainedInit:
 
         print_log(
             f'SSLPretrained: loaded {len(loaded)}/{len(expected)} weights of '
-            f'{type(module).__name__} from the {what} of {filename}',
+            f'{type(module).__name__} from {filename} ({what})',
             logger='current')
         if missing_bad:
             print_log(
                 f'SSLPretrained: {filename} MISSES {len(missing_bad)} '
-                f'backbone weights, left at their random init: '
+                f'backbone weights; NOT pretrained, left as constructed: '
                 f'{_short_list(missing_bad)}',
                 logger='current',
                 level=logging.WARNING)
         allowed = [k for k in missing if k not in missing_bad]
         if allowed:
             print_log(
-                f'SSLPretrained: not in the checkpoint, freshly initialised '
+                f'SSLPretrained: not in the checkpoint, left as constructed '
                 f'(allow_missing): {_short_list(allowed)}',
                 logger='current')
         if unexpected:
@@ -273,7 +268,7 @@ class SSLPretrainedInit:
                 logger='current',
                 level=logging.WARNING)
 
-        _mark_loaded_modules_initialized(module, loaded, filename)
+        _mark_initialized(module, filename)
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=self._get_init_info())
 

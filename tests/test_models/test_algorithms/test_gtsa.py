@@ -109,6 +109,7 @@ def test_rotation_targets_follow_views(repo_root, hub):
     ('loss_weights', dict(crop=1.0, pc=-0.5, rot=0.5), 'loss_weights.pc'),
     ('loss_weights', dict(crop=1.0, pcx=0.5), 'loss_weights'),
     ('base_momentum', 1.5, 'base_momentum'),
+    ('base_momentum', 0.0, 'base_momentum'),
     ('end_momentum', -0.1, 'end_momentum'),
     ('pc_warmup_epochs', -1, 'pc_warmup_epochs'),
 ])
