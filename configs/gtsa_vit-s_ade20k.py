@@ -2,7 +2,7 @@
 _base_ = [
     '_base_/models/gtsa_vit-s-p16.py',
     '_base_/datasets/unlabeled_gtsa_multicrop.py',
-    '_base_/schedules/gtsa_adamw-coslr_100e.py',
+    '_base_/schedules/selfsup_adamw-coslr_100e.py',
     '_base_/default_runtime.py',
 ]
 train_dataloader = dict(

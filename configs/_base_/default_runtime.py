@@ -10,7 +10,16 @@ default_hooks = dict(
         type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-custom_hooks = [dict(type='DataStatsHook')]
+custom_hooks = [
+    # Logs images used/skipped per epoch (unreadable files are skipped).
+    dict(type='DataStatsHook'),
+    # Stops at the first NaN/inf loss term, naming it, before the diverged
+    # weights can be checkpointed.
+    dict(type='NonFiniteLossHook', interval=1),
+    # Seeds every epoch (and every sample) from (seed, epoch), so a run
+    # resumed from an epoch checkpoint replays the uninterrupted one.
+    dict(type='EpochSeedHook'),
+]
 
 env_cfg = dict(
     cudnn_benchmark=True,

@@ -3,30 +3,12 @@
 # last layer with its norm fixed, teacher momentum 0.996 -> 1 (cosine),
 # student temperature 0.1, teacher 0.04, centre momentum 0.9, last layer
 # frozen during the first epoch.
+_base_ = ['./vit-s-p16.py']
+
 model = dict(
     type='DINO',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='VisionTransformer',
-        arch=dict(
-            embed_dims=384, num_layers=12, num_heads=6,
-            feedforward_channels=1536),
-        img_size=224,
-        patch_size=16,
-        qkv_bias=True,
-        drop_path_rate=0.1,
-        norm_cfg=dict(type='LN', eps=1e-6),
-        final_norm=True,
-        with_cls_token=True,
-        out_type='cls_token',
-        init_cfg=[
-            dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.),
-            dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
-        ]),
+    # DINO's head reads the class token.
+    backbone=dict(out_type='cls_token'),
     # Projection head, shared (by EMA) with the teacher.
     neck=dict(
         type='DINONeck',

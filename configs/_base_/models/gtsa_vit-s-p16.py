@@ -1,28 +1,8 @@
 # GTSA with a ViT-S/16 student and teacher (arXiv 2304.08014, Sec. 3).
+_base_ = ['./vit-s-p16.py']
+
 model = dict(
     type='GTSA',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='VisionTransformer',
-        arch=dict(
-            embed_dims=384, num_layers=12, num_heads=6,
-            feedforward_channels=1536),
-        img_size=224,
-        patch_size=16,
-        qkv_bias=True,
-        drop_path_rate=0.1,
-        norm_cfg=dict(type='LN', eps=1e-6),
-        final_norm=True,
-        with_cls_token=True,
-        out_type='featmap',
-        init_cfg=[
-            dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.),
-            dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
-        ]),
     # Projector, shared (by EMA) with the teacher.
     neck=dict(
         type='DenseProjector',

@@ -1,5 +1,6 @@
-# The reference recipe: AdamW, lr 5e-4 x total batch / 256 (1e-3 for 8 x 64),
-# 10 warm-up epochs then cosine to 1e-6, weight decay cosine 0.04 -> 0.4
+# The self-supervised recipe of both the GTSA and the DINO reference code:
+# AdamW, lr 5e-4 x total batch / 256 (1e-3 for 8 x 64), 10 warm-up epochs
+# then cosine to 1e-6, weight decay cosine 0.04 -> 0.4
 # (none on biases and norms), per-parameter gradient clipping at 3.0, fp16.
 optim_wrapper = dict(
     type='PerParamClipAmpOptimWrapper',

@@ -1,0 +1,26 @@
+# The ViT-S/16 backbone that GTSA and DINO pretrain (mmpretrain
+# VisionTransformer: 384 dims, 12 layers, 6 heads, qkv bias, LayerNorm eps
+# 1e-6, drop path 0.1), with ImageNet normalisation on the device.
+model = dict(
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        to_rgb=True),
+    backbone=dict(
+        type='VisionTransformer',
+        arch=dict(
+            embed_dims=384, num_layers=12, num_heads=6,
+            feedforward_channels=1536),
+        img_size=224,
+        patch_size=16,
+        qkv_bias=True,
+        drop_path_rate=0.1,
+        norm_cfg=dict(type='LN', eps=1e-6),
+        final_norm=True,
+        with_cls_token=True,
+        out_type='featmap',
+        init_cfg=[
+            dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.),
+            dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
+        ]))
