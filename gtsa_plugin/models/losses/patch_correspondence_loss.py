@@ -60,11 +60,15 @@ class PatchCorrespondenceLoss(nn.Module):
         s = F.normalize(student.float(), dim=-1).reshape(b, v * ns, c)
         k = F.normalize(teacher.float(), dim=-1).reshape(b, t * nt, c)
         sim = torch.bmm(s, k.transpose(1, 2)).view(b, v, ns, t, nt)
+        # The best matches as max(dim).values, not amax: the same values,
+        # and the same gradient (to the maximum) unless a maximum is tied,
+        # where amax would split it among the ties; but max's backward is
+        # one scatter, amax's several passes over the whole `sim`.
         # student -> teacher: best teacher cell per student cell
-        s2t = sim.amax(dim=4).transpose(2, 3)  # (B, V, T, Ns)
+        s2t = sim.max(dim=4).values.transpose(2, 3)  # (B, V, T, Ns)
         s2t = s2t.topk(min(m, ns), dim=-1).values.mean(-1)
         # teacher -> student: best student cell per teacher cell
-        t2s = sim.amax(dim=2)  # (B, V, T, Nt)
+        t2s = sim.max(dim=2).values  # (B, V, T, Nt)
         t2s = t2s.topk(min(m, nt), dim=-1).values.mean(-1)
         return -0.5 * (s2t + t2s)
 
