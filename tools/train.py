@@ -14,7 +14,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import DictAction  # noqa: E402
 
 from gtsa_plugin.apis.runner import (apply_resume, build_runner,  # noqa: E402
-                                     enable_amp, load_config,
+                                     enable_amp, load_config, preflight,
                                      register_toolkit)
 
 
@@ -57,6 +57,7 @@ def main(argv=None):
     if args.amp:
         enable_amp(cfg)
     apply_resume(cfg, args.resume)
+    preflight(cfg)  # e.g. a missing data folder, before the model is built
     runner = build_runner(cfg)
     runner.train()
 

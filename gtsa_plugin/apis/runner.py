@@ -75,6 +75,13 @@ def _use_gloo_without_gpu(cfg: Config) -> None:
     dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
     if dist_cfg.get('backend') == 'nccl' and not torch.cuda.is_available():
         dist_cfg['backend'] = 'gloo'
+    if cfg.get('launcher', 'none') != 'none' and \
+            not torch.cuda.is_available():
+        # mmengine's launcher code assumes a GPU per process.
+        from gtsa_plugin.utils.cpu_dist import (cpu_model_wrapper_cfg,
+                                                install_cpu_distributed_init)
+        install_cpu_distributed_init()
+        cpu_model_wrapper_cfg(cfg)
 
 
 def enable_amp(cfg: Config) -> None:
@@ -98,6 +105,52 @@ def apply_resume(cfg: Config, resume: Optional[str]) -> None:
     elif resume is not None:
         cfg.resume = True
         cfg.load_from = resume
+
+
+def _dataset_cfgs(cfg, key: str):
+    """``(config key, dataset config)`` of a dataset config and of those
+    inside dataset wrappers (``dataset=`` / ``datasets=[...]``)."""
+    if not isinstance(cfg, dict):
+        return
+    yield key, cfg
+    inner = cfg.get('dataset')
+    if isinstance(inner, dict):
+        yield from _dataset_cfgs(inner, f'{key}.dataset')
+    for i, sub in enumerate(cfg.get('datasets') or []):
+        yield from _dataset_cfgs(sub, f'{key}.datasets.{i}')
+
+
+def preflight(cfg: Config) -> None:
+    """Checks that must fail before the Runner builds the model.
+
+    The Runner builds the model in its constructor and the datasets only
+    when training starts, so a wrong data path used to surface after the
+    model (and, downstream, pretrained weights) had been set up. For every
+    dataset config of ``train_dataloader``, ``val_dataloader`` and
+    ``test_dataloader`` (wrappers included) whose class, looked up in the
+    config's ``default_scope``, has a ``preflight(dataset_cfg)`` classmethod
+    (e.g. :class:`UnlabeledImageFolder`: missing or empty ``data_root``),
+    that check runs now. Call after :func:`register_toolkit`.
+
+    Raises:
+        Whatever the dataset's check raises (naming the path).
+    """
+    from mmengine.registry import DATASETS
+    scope = cfg.get('default_scope', 'mmpretrain')
+    for loader_key in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader'):
+        loader = cfg.get(loader_key)
+        if not isinstance(loader, dict):
+            continue
+        for key, dataset_cfg in _dataset_cfgs(loader.get('dataset'),
+                                              f'{loader_key}.dataset'):
+            kind = dataset_cfg.get('type')
+            if isinstance(kind, str):
+                with DATASETS.switch_scope_and_registry(scope) as registry:
+                    kind = registry.get(kind)
+            check = getattr(kind, 'preflight', None)
+            if callable(check):
+                check(dataset_cfg)
 
 
 def build_runner(cfg: Config) -> Runner:

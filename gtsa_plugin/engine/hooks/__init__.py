@@ -1,3 +1,9 @@
 from .data_stats_hook import DataStatsHook
+from .epoch_seed_hook import EpochSeedHook
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+from .rank_consistency_hook import RankConsistencyHook, state_digest
 
-__all__ = ['DataStatsHook']
+__all__ = [
+    'DataStatsHook', 'EpochSeedHook', 'NonFiniteLossError',
+    'NonFiniteLossHook', 'RankConsistencyHook', 'state_digest'
+]
