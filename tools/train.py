@@ -15,7 +15,9 @@ from mmengine.config import DictAction  # noqa: E402
 
 from gtsa_plugin.apis.runner import (apply_resume, build_runner,  # noqa: E402
                                      enable_amp, load_config, preflight,
-                                     register_toolkit)
+                                     register_toolkit,
+                                     shutdown_distributed,
+                                     stop_dataloader_workers)
 
 
 def parse_args(argv=None):
@@ -60,6 +62,9 @@ def main(argv=None):
     preflight(cfg)  # e.g. a missing data folder, before the model is built
     runner = build_runner(cfg)
     runner.train()
+    stop_dataloader_workers(runner)
+    del runner  # release the DDP-wrapped model before its process group
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -160,6 +160,34 @@ def build_runner(cfg: Config) -> Runner:
     return Runner.from_cfg(cfg)
 
 
+def stop_dataloader_workers(runner: Runner) -> None:
+    """Stop the persistent dataloader workers of a finished run now,
+    rather than whenever the garbage collector gets to them."""
+    for name in ('_train_loop', '_val_loop', '_test_loop'):
+        loader = getattr(getattr(runner, name, None), 'dataloader', None)
+        iterator = getattr(loader, '_iterator', None)
+        if iterator is not None and hasattr(iterator, '_shutdown_workers'):
+            iterator._shutdown_workers()
+
+
+def shutdown_distributed() -> None:
+    """Close the process group once every rank got here.
+
+    Why: mmengine never destroys it. Left to interpreter teardown, the DDP
+    reducer and gloo's threads were destroyed in arbitrary order and now and
+    then aborted a rank after training had finished ("terminate called
+    without an active exception", SIGABRT). Call after the runner (and with
+    it the DDP-wrapped model) has been released.
+    """
+    import gc
+
+    import torch.distributed as torch_dist
+    gc.collect()
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def dump_metrics(metrics: dict, path: str) -> None:
     """Write evaluation metrics as JSON (numbers made JSON-safe)."""
     def to_builtin(value):
