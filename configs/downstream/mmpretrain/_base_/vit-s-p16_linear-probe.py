@@ -5,7 +5,7 @@
 # decay; 8 GPUs x 512 images.
 # Dataset: an ImageNet-style folder (data/imagenet/{train,val}/<class>/*);
 # the *_inat2019.py configs switch to iNaturalist 2019.
-_base_ = ['mmpretrain::_base_/default_runtime.py']
+_base_ = ['mmpretrain::_base_/default_runtime.py', './imagenet-folder.py']
 custom_imports = dict(imports=['gtsa_plugin'], allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
@@ -29,44 +29,10 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='ResizeEdge',
-        scale=256,
-        edge='short',
-        backend='pillow',
-        interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
-
-data_root = 'data/imagenet/'
 train_dataloader = dict(
-    batch_size=512,
-    num_workers=8,
-    persistent_workers=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type='CustomDataset',  # one sub-folder per class
-        data_root=data_root,
-        data_prefix='train',
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=512,
-    num_workers=8,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='val',
-        pipeline=test_pipeline))
+    batch_size=512, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=512)
 test_dataloader = val_dataloader
-val_evaluator = dict(type='Accuracy', topk=(1, 5))
-test_evaluator = val_evaluator
 
 # ---------------------------------------------------------------- model
 num_layers = 12
