@@ -44,18 +44,75 @@ log() { echo "[install_mmcv] $*"; }
 # sets it) means the same whatever directory this script was started from.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# mmcv's runtime requirements come first: every check below imports mmcv,
+# and a prebuilt wheel (or the one built here, installed with --no-deps)
+# brings none of them. Without them a check fails for a reason that no build
+# of mmcv can fix.
+REQS=$PWD/requirements/mmcv.txt
+missing_reqs() {
+    (cd / && "$PYTHON" - "$REQS" <<'EOF'
+import importlib.metadata as md
+import sys
+
+try:
+    from packaging.requirements import Requirement
+except ModuleNotFoundError:  # a new venv has no packaging
+    print('packaging')
+    sys.exit(1)
+
+missing = []
+with open(sys.argv[1]) as f:
+    for line in f:
+        line = line.split('#')[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        try:
+            if not req.specifier.contains(md.version(req.name), True):
+                missing.append(line)
+        except md.PackageNotFoundError:
+            missing.append(line)
+print(' '.join(missing))
+sys.exit(bool(missing))
+EOF
+    )
+}
+if missing=$(missing_reqs 2>&1); then
+    log "mmcv's runtime requirements present"
+else
+    log "installing mmcv's runtime requirements: $missing"
+    "${PIP[@]}" install -r "$REQS"
+fi
+# Each must also import; a failure here is the environment's, not mmcv's.
+if ! out=$(cd / && "$PYTHON" -c \
+        'import addict, cv2, mmengine, numpy, packaging, PIL, yaml, yapf' 2>&1)
+then
+    log "a requirement of mmcv is installed but does not import:"
+    log "  $(tail -n 1 <<<"$out")"
+    log "fix that first (opencv-python needs libGL.so.1: apt-get install" \
+        "libgl1); not building mmcv, which would not help"
+    exit 1
+fi
+
 # Importing mmcv._ext is not enough to trust a build: run a real op, too.
 # Run from / so that an mmcv source tree in the current directory cannot
-# shadow the installed package.
+# shadow the installed package. Exit status 3: a module outside mmcv is
+# missing, which no build of mmcv can fix.
 ops_work() {
     (cd / && "$PYTHON" - "$MMCV_VERSION" <<'EOF'
 import sys
 
-import torch
+try:
+    import torch
 
-import mmcv
-import mmcv._ext  # noqa: F401
-from mmcv.ops import nms
+    import mmcv
+    import mmcv._ext  # noqa: F401
+    from mmcv.ops import nms
+except ModuleNotFoundError as e:
+    if e.name and e.name.split('.')[0] != 'mmcv':
+        print(f'missing dependency: no module named {e.name!r}')
+        sys.exit(3)
+    raise
 
 assert mmcv.__version__ == sys.argv[1], f'mmcv {mmcv.__version__} found'
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.],
@@ -68,12 +125,19 @@ EOF
     )
 }
 
-# Keeps the last line of a failed check: enough to say why we go on.
+# Keeps the last line of a failed check: enough to say why we go on. A
+# missing dependency stops the script instead of starting a build.
 check_ops() {
-    local out
-    if out=$(ops_work 2>&1); then
+    local out rc=0
+    out=$(ops_work 2>&1) || rc=$?
+    if [[ $rc == 0 ]]; then
         log "$(tail -n 1 <<<"$out")"
         return 0
+    fi
+    if [[ $rc == 3 ]]; then
+        log "cannot check mmcv: $(tail -n 1 <<<"$out"); install it and" \
+            "rerun (building mmcv would not fix this)"
+        exit 1
     fi
     log "mmcv ops not usable: $(tail -n 1 <<<"$out")"
     return 1
