@@ -59,7 +59,8 @@ bash "$REPO/tools/install_mmcv.sh"
 # reads the same requirement files setup.py does, so a pin changed there is
 # picked up here; it imports the OpenMMLab packages, which also catches a
 # missing dependency of theirs.
-if py - "$REPO" <<'EOF'
+stack_ok() {
+    py - "$REPO" <<'EOF'
 import importlib
 import importlib.metadata as md
 import importlib.util
@@ -87,8 +88,15 @@ for name in ('runtime.txt', 'tests.txt'):
             if not req.specifier.contains(version, prereleases=True):
                 problems.append(f'{req.name} {version} is not {req.specifier}')
 
-for module in ('mmengine', 'mmpretrain', 'mmdet', 'mmseg', 'pycocotools',
-               'pytest'):
+# Import what the plugin, its tools and its downstream configs use, not just
+# the top-level packages: mmseg 1.2.2 imports undeclared modules (ftfy,
+# regex) only from mmseg.utils, which `import mmseg` never reaches.
+for module in ('mmengine.runner', 'mmcv.ops', 'mmcv.transforms',
+               'mmpretrain.models', 'mmpretrain.datasets',
+               'mmpretrain.evaluation', 'mmdet.models', 'mmdet.datasets',
+               'mmdet.evaluation', 'mmseg.models', 'mmseg.datasets',
+               'mmseg.evaluation', 'mmseg.utils', 'pycocotools.coco',
+               'pycocotools.cocoeval', 'pytest'):
     try:
         importlib.import_module(module)
     except Exception as e:  # any failure means "needs pip"
@@ -113,10 +121,19 @@ for p in problems:
     print(f'[install]   {p}')
 sys.exit(bool(problems))
 EOF
-then
+}
+
+if stack_ok; then
     log "pinned stack and editable gtsa_plugin present, skipping pip"
 else
     log "installing the pinned stack and gtsa_plugin (editable) from $REPO"
     "${PIP[@]}" install -e ".[tests]"
+    # pip only knows declared requirements: check again, so that an
+    # undeclared one fails here, named, and not in the middle of the tests.
+    if ! stack_ok; then
+        log "the environment is still incomplete after pip (above); add the"
+        log "missing package to requirements/runtime.txt"
+        exit 1
+    fi
 fi
 log "done"

@@ -57,7 +57,7 @@ import sys
 try:
     from packaging.requirements import Requirement
 except ModuleNotFoundError:  # a new venv has no packaging
-    print('packaging')
+    print('packaging (needed to check the rest)')
     sys.exit(1)
 
 missing = []
