@@ -16,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from mmengine.runner import set_random_seed
 
 __all__ = ['derive_seed', 'seed_everything', 'seeded_rng']
 
@@ -35,10 +36,8 @@ def derive_seed(*keys: int) -> int:
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, numpy's global RNG and torch (CPU and all
-    CUDA devices)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
+    CUDA devices), through mmengine's :func:`set_random_seed`."""
+    set_random_seed(seed)
 
 
 @contextlib.contextmanager

@@ -4,25 +4,10 @@ from __future__ import annotations
 from typing import Sequence, Tuple, Union
 
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModule
+from mmpretrain.models.utils import LayerNorm2d
 from mmpretrain.registry import MODELS
 from torch import Tensor
-
-
-class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channels of an ``(N, C, H, W)`` map, without
-    affine parameters (as GTSA's projector and predictor use)."""
-
-    def __init__(self, channels: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.channels = channels
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, (self.channels, ), eps=self.eps)
-        return x.permute(0, 3, 1, 2)
 
 
 @MODELS.register_module()
@@ -70,7 +55,9 @@ class DenseProjector(BaseModule):
                 nn.Sequential(
                     nn.Conv2d(in_channels if i == 0 else hid_channels,
                               hid_channels, 3, padding=1),
-                    ChannelLayerNorm(hid_channels), nn.GELU()))
+                    # Channel LayerNorm without affine parameters, as GTSA's.
+                    LayerNorm2d(hid_channels, elementwise_affine=False),
+                    nn.GELU()))
         self.proj = nn.Conv2d(hid_channels, out_channels, 1)
 
     def forward(self, x: Union[Tensor, Sequence[Tensor]]

@@ -12,6 +12,13 @@ and RoI heads expect strides 4, 8, 16 and 32, so GTSA's detection recipe
 Channels are kept (the FPN after it maps them to 256). The module is
 registered in mmdet's and in mmseg's ``MODELS`` so both toolkits' configs can
 name it ``type='ViTMultiScaleAdapter'``.
+
+Why not mmseg's ``Feature2Pyramid``, which builds the same branches: it is
+registered in mmseg alone, so Mask R-CNN configs would need mmseg installed
+to name it; it takes one ``embed_dim`` for all inputs and fixed rescale
+slots, where this module takes per-input channels and any of the five
+factors; and fine-tuned detection/segmentation checkpoints already hold this
+module's parameter names (``branches.N``), which a switch would break.
 """
 from __future__ import annotations
 
