@@ -1,5 +1,6 @@
-# Fine-tune a GTSA/DINO ViT-B/16: vit-s-p16_finetune_8xb128-300e_inat2019.py
-# with ViT-B widths (768 dims, 12 heads); same recipe. Not in the paper.
+# Fine-tune a GTSA/DINO ViT-B/16: the recipe of
+# vit-s-p16_finetune_8xb128-300e_inat2019.py with ViT-B widths
+# (768 dims, 12 heads). Not in the paper.
 _base_ = ['./vit-s-p16_finetune_8xb128-300e_inat2019.py']
 
 embed_dims = 768
