@@ -42,13 +42,16 @@ class DINOVisionTransformer(VisionTransformer):
 
     * offset rule: facebookresearch/dino and the GTSA reference during
       pretraining (their 96 px local crops, 6 x 6 tokens), hence the
-      official GTSA/DINO checkpoints; this class, used by every pretraining
-      config here (``configs/_base_/models/vit-s-p16.py`` and children);
-    * size rule: mmpretrain, mmseg and timm; the downstream configs here
-      (``mmpretrain.VisionTransformer``), which resize the checkpoint's
-      embedding once on loading for their own input size. The reference's
-      downstream code (mmdet/mmseg/MAE fine-tuning) likewise resizes with
-      ``size=``, so downstream behaviour is unchanged.
+      official GTSA/DINO checkpoints, and the reference's detection
+      backbone (``downstream/mmdet/my_models/vit_timm.py``, per input from
+      the 14 x 14 grid); this class, used by every pretraining config here
+      (``configs/_base_/models/vit-s-p16.py`` and children) and by the
+      Mask R-CNN configs (``configs/downstream/mmdet``);
+    * size rule: mmpretrain, mmseg and timm; the reference's segmentation
+      (mmseg's ViT) and classification (MAE's ``interpolate_pos_embed``)
+      code, which resize the checkpoint's embedding once on loading for
+      their input size; the Semantic FPN and classification configs here
+      (``mmpretrain.VisionTransformer``, same keys) do the same.
 
     On the pretraining grid (224 px crops) the embedding is used as is, so
     this class computes exactly what its parent does, bit for bit.
