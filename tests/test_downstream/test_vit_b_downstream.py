@@ -101,3 +101,14 @@ def test_vit_b_config_trains(cli, pretrain_ckpt, synthetic_data, tmp_path,
     assert all(torch.isfinite(v).all() for v in state.values()
                if v.is_floating_point())
     assert ckpt['meta']['iter'] == 1
+
+
+@pytest.mark.parametrize('rel', sorted(PAIRS) + sorted(PAIRS.values()))
+def test_position_embedding_rule_follows_the_reference(rel):
+    """Detection resizes per input with the "+0.1" rule (the reference's
+    vit_timm.py); segmentation and classification resize once on loading
+    with size= (mmseg's ViT, MAE's interpolate_pos_embed)."""
+    kind = _load(rel).model.backbone.type.split('.')[-1]
+    want = 'DINOVisionTransformer' if rel.startswith('mmdet') \
+        else 'VisionTransformer'
+    assert kind == want
