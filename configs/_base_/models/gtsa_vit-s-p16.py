@@ -34,7 +34,10 @@ model = dict(
         in_channels=384,
         hid_channels=768,
         bottleneck_channels=128,
-        num_classes=4),
+        num_classes=4,
+        # The reference builds it as a plain nn.Sequential and never
+        # re-initialises it: PyTorch's default Linear init (kaiming-uniform).
+        init_cfg=None),
     # Teacher momentum 0.996 -> 1 (mmengine's EMA takes 1 - momentum).
     base_momentum=0.004,
     end_momentum=0.0,

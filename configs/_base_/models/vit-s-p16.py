@@ -1,6 +1,12 @@
-# The ViT-S/16 backbone that GTSA and DINO pretrain (mmpretrain
-# VisionTransformer: 384 dims, 12 layers, 6 heads, qkv bias, LayerNorm eps
-# 1e-6, drop path 0.1), with ImageNet normalisation on the device.
+# The ViT-S/16 backbone that GTSA and DINO pretrain (384 dims, 12 layers,
+# 6 heads, qkv bias, LayerNorm eps 1e-6, drop path 0.1), with ImageNet
+# normalisation on the device.
+# DINOVisionTransformer is mmpretrain's VisionTransformer (same weights and
+# keys) with the reference's (facebookresearch/dino's) position-embedding
+# resizing for the 96 px local crops and its initialisation: every Linear
+# truncated-normal std 0.02 with zero bias, LayerNorm 1/0 (init_cfg below,
+# applied after mmpretrain's own FFN init), cls_token and pos_embed
+# truncated-normal std 0.02.
 model = dict(
     data_preprocessor=dict(
         type='SelfSupDataPreprocessor',
@@ -8,7 +14,7 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         to_rgb=True),
     backbone=dict(
-        type='VisionTransformer',
+        type='DINOVisionTransformer',
         arch=dict(
             embed_dims=384, num_layers=12, num_heads=6,
             feedforward_channels=1536),

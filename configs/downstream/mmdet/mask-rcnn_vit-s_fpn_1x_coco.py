@@ -23,7 +23,10 @@ embed_dims = 384
 model = dict(
     backbone=dict(
         _delete_=True,
-        type='mmpretrain.VisionTransformer',
+        # mmpretrain's ViT resizing the 14x14 position grid to each input's
+        # token grid with the "+0.1" scale factors of facebookresearch/dino,
+        # as the reference's detection backbone (vit_timm.py) does.
+        type='mmpretrain.DINOVisionTransformer',
         arch=dict(
             embed_dims=embed_dims,
             num_layers=12,

@@ -1,6 +1,7 @@
 from . import pretrained_init  # noqa: F401  (weight initializer registry)
 from .crop_geometry import (box_area, box_intersection, rot90_per_sample,
                             rotate_boxes, to_crop_frame)
+from .pos_embed import resize_pos_embed_offset
 
 __all__ = ['box_area', 'box_intersection', 'rot90_per_sample',
-           'rotate_boxes', 'to_crop_frame']
+           'resize_pos_embed_offset', 'rotate_boxes', 'to_crop_frame']
