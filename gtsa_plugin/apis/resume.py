@@ -13,7 +13,9 @@ Resolved before the model is built (:func:`check_resume`, called by
 * a checkpoint written by another algorithm (DINO for a GTSA config), or
   with another batch size or number of processes (the iteration-based
   lr/weight-decay schedules were converted with its iterations per epoch)
-  stops the run with an error naming the keys.
+  stops the run with an error naming the keys (the same total batch on
+  another number of processes is fine: the schedules depend on the
+  iterations per epoch only).
 
 What is compared comes from ``meta['run_info']``, which
 :class:`~gtsa_plugin.utils.atomic_save.AtomicCheckpointHook` writes into
@@ -86,27 +88,39 @@ def read_checkpoint_meta(path: str) -> dict:
 
 def check_resume(cfg: Config) -> Optional[str]:
     """Resolve ``cfg.resume`` / ``cfg.load_from`` (see the module text);
-    returns the checkpoint resumed from, ``None`` when starting afresh."""
+    returns the checkpoint resumed from, ``None`` when starting afresh.
+
+    A bare ``--resume`` keeps ``load_from=None``: mmengine's Runner then
+    finds the same checkpoint through :func:`find_latest_checkpoint`
+    (installed by :func:`install_latest_checkpoint_resolution`) and logs
+    it in the work dir's log.
+    """
     if not cfg.get('resume'):
         return None
     path = cfg.get('load_from')
     if path:
         meta = read_checkpoint_meta(path)
     else:
-        path, meta = _latest_loadable(cfg.work_dir)
+        path, meta = latest_loadable(cfg.work_dir, report=False)
         if path is None:
             cfg.resume = False
             print_log(
                 f'--resume: no checkpoint in {cfg.work_dir}: training starts '
                 'from scratch', logger='current', level=30)
             return None
-        cfg.load_from = path
     check_compatible(cfg, meta, path)
-    print_log(f'--resume: continuing from {path}', logger='current')
     return path
 
 
-def _latest_loadable(work_dir: str) -> Tuple[Optional[str], dict]:
+def latest_loadable(work_dir: str, report: bool = True
+                    ) -> Tuple[Optional[str], dict]:
+    """``(path, meta)`` of the newest checkpoint of ``work_dir`` that loads
+    (:func:`candidates` order); ``(None, {})`` when there is none. Damaged
+    ones are skipped with a warning (``report``).
+
+    Raises:
+        RuntimeError: There are checkpoints but none loads (names them).
+    """
     broken = []
     for path in candidates(work_dir):
         try:
@@ -114,7 +128,7 @@ def _latest_loadable(work_dir: str) -> Tuple[Optional[str], dict]:
         except Exception as err:  # noqa: BLE001 - reported below
             broken.append(f'{path} ({err})')
             continue
-        if broken:
+        if broken and report:
             warn('--resume: skipped checkpoints that cannot be loaded: '
                  + '; '.join(broken) + f'. Resuming from {path}, the newest '
                  'one that loads.')
@@ -123,6 +137,20 @@ def _latest_loadable(work_dir: str) -> Tuple[Optional[str], dict]:
         raise RuntimeError('--resume: no checkpoint in ' + work_dir +
                            ' can be loaded: ' + '; '.join(broken))
     return None, {}
+
+
+def find_latest_checkpoint(save_dir: str) -> Optional[str]:
+    """Replacement of mmengine's (same signature): the work dir's own
+    newest loadable checkpoint (see :func:`latest_loadable`)."""
+    return latest_loadable(save_dir)[0]
+
+
+def install_latest_checkpoint_resolution() -> None:
+    """Make mmengine's Runner auto-resume through
+    :func:`find_latest_checkpoint`. Idempotent; called on
+    ``import gtsa_plugin``."""
+    import mmengine.runner.runner as runner_module
+    runner_module.find_latest_checkpoint = find_latest_checkpoint
 
 
 def check_compatible(cfg: Config, meta: dict, path: str) -> None:
@@ -141,7 +169,9 @@ def check_compatible(cfg: Config, meta: dict, path: str) -> None:
     batch = (cfg.get('train_dataloader') or {}).get('batch_size')
     processes = world_size(cfg)
     old = (info.get('batch_size'), info.get('world_size'))
-    if None not in old and old != (batch, processes):
+    # What the schedules depend on is the total batch (iterations per
+    # epoch): 2 x 2 continues a 4 x 1 run exactly.
+    if None not in old and old[0] * old[1] != batch * processes:
         raise ValueError(
             f'--resume: {path} was written with train_dataloader.batch_size='
             f'{old[0]} x {old[1]} process(es); this run has '
