@@ -48,9 +48,10 @@ def run_info(runner) -> dict:
                 world_size=runner.world_size)
 
 
-def _step(path: str) -> Tuple[int, int]:
+def _step(path: str) -> int:
+    """N of ``epoch_N.pth`` / ``iter_N.pth``."""
     match = re.search(r'(epoch|iter)_(\d+)\.pth$', osp.basename(path))
-    return (0, 0) if match is None else (int(match.group(2)), 0)
+    return 0 if match is None else int(match.group(2))
 
 
 def candidates(work_dir: str) -> List[str]:

@@ -241,10 +241,9 @@ class UnlabeledImageFolder(BaseDataset):
             logger.info(
                 f'UnlabeledImageFolder: {len(found.images)} images in '
                 f'{printable(self.data_root)}; ignored ' + '; '.join(notes))
-        if _same_path(self.data_root, dict(
-                self.synthetic_if_missing or {}).get(
-                    'data_root', SYNTHETIC_DEFAULT_ROOT)) and \
-                self.synthetic_if_missing is not None:
+        synthetic = self.synthetic_if_missing
+        if synthetic is not None and _same_path(self.data_root, dict(
+                synthetic).get('data_root', SYNTHETIC_DEFAULT_ROOT)):
             logger.warning(
                 f'UnlabeledImageFolder: training on {len(found.images)} '
                 f'SYNTHETIC scenes in {self.data_root} (synthetic_if_missing)'
