@@ -303,7 +303,8 @@ class UnlabeledImageFolder(BaseDataset):
             with self.num_skipped.get_lock():
                 self.num_skipped.value += 1
                 skipped = self.num_skipped.value
-            message = (f'skipping unreadable image {printable(str(err.path))}: '
+            message = (f'skipping unreadable image '
+                       f'{printable(str(err.path))}: '
                        f'{printable(str(err.reason))} '
                        f'({skipped} unreadable skipped so far this epoch)')
             warnings.warn(message)

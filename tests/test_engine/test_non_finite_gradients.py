@@ -19,8 +19,8 @@ from mmengine.logging import MessageHub, MMLogger
 from mmengine.registry import OPTIM_WRAPPERS
 
 import reliability_helpers as rh
-from gtsa_plugin.engine.hooks import (NonFiniteGradientError, NonFiniteLossHook,
-                                      NonFiniteStateError)
+from gtsa_plugin.engine.hooks import (NonFiniteGradientError,
+                                      NonFiniteLossHook, NonFiniteStateError)
 from gtsa_plugin.utils.checkpoint import safe_load
 
 
@@ -116,7 +116,8 @@ def test_hook_refuses_to_save_non_finite_weights_or_state():
         bad = dict(state_dict=dict(model.state_dict()),
                    optimizer=wrapper.optimizer.state_dict())
         if key == 'state_dict':
-            bad['state_dict']['teacher.weight'] = torch.full((2,), float('inf'))
+            bad['state_dict']['teacher.weight'] = torch.full(
+                (2, ), float('inf'))
         else:
             state = bad['optimizer']['state'][0]
             state['exp_avg'] = torch.full_like(state['exp_avg'], float('nan'))
