@@ -139,10 +139,11 @@ class NonFiniteLossHook(CheckInvalidLossHook):
                          outputs: Optional[dict] = None) -> None:
         if not self.every_n_train_iters(runner, self.interval):
             return
-        self._check_gradients(runner)
         terms = self._loss_terms(runner, outputs)
         bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
         if not bad:
+            # The loss is finite; its gradient may still not be.
+            self._check_gradients(runner)
             return
         # The total is the sum of the terms: name the culprits first.
         culprits = [k for k in bad if k != 'loss'] or list(bad)
