@@ -18,5 +18,9 @@ compat.apply()
 install_external_config_resolution()  # mmdet::/mmseg:: base configs
 
 from . import datasets, engine, models  # noqa: E402,F401  (registration)
+from .apis.resume import install_latest_checkpoint_resolution  # noqa: E402
+
+# --resume: the work dir's own newest loadable checkpoint.
+install_latest_checkpoint_resolution()
 
 __all__ = ['__version__']

@@ -24,8 +24,12 @@ custom_hooks = [
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # tools/train.py falls back to gloo when no GPU is present.
-    dist_cfg=dict(backend='nccl'),
+    # tools/train.py falls back to gloo when no GPU is present. timeout
+    # (seconds) bounds every collective: a stalled or hung rank ends the job
+    # with an error after 10 minutes instead of torch's 30 (gloo) or longer.
+    # Raise it if a rank legitimately works alone longer (e.g. a very slow
+    # first checkpoint write on rank 0).
+    dist_cfg=dict(backend='nccl', timeout=600),
 )
 log_processor = dict(
     window_size=10,

@@ -130,13 +130,23 @@ def preflight(cfg: Config) -> None:
     ``test_dataloader`` (wrappers included) whose class, looked up in the
     config's ``default_scope``, has a ``preflight(dataset_cfg)`` classmethod
     (e.g. :class:`UnlabeledImageFolder`: missing or empty ``data_root``),
-    that check runs now. Call after :func:`register_toolkit`.
+    that check runs now and the dataset's pipeline is built (wrong types
+    fail naming the key). Then the whole run is checked
+    (:func:`.run_checks.check_run`: batch vs data set size, loss weights,
+    warm-up vs training length, schedule horizon) and ``--resume`` is
+    resolved (:func:`.resume.check_resume`: which checkpoint, loadable,
+    written by the same algorithm, batch size and number of processes).
+    Call after :func:`register_toolkit`.
 
     Raises:
         Whatever the dataset's check raises (naming the path).
     """
     from mmengine.registry import DATASETS
+
+    from .resume import check_resume
+    from .run_checks import check_pipeline, check_run
     scope = cfg.get('default_scope', 'mmpretrain')
+    num_images = None
     for loader_key in ('train_dataloader', 'val_dataloader',
                        'test_dataloader'):
         loader = cfg.get(loader_key)
@@ -150,7 +160,13 @@ def preflight(cfg: Config) -> None:
                     kind = registry.get(kind)
             check = getattr(kind, 'preflight', None)
             if callable(check):
-                check(dataset_cfg)
+                found = check(dataset_cfg)
+                check_pipeline(dataset_cfg, key, scope)
+                if key == 'train_dataloader.dataset':
+                    num_images = found
+    if cfg.get('train_dataloader') and cfg.get('train_cfg'):
+        check_run(cfg, num_images)
+        check_resume(cfg)
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -170,10 +170,11 @@ class AtomicCheckpointHook(CheckpointHook):
                                                list(self.keep_ckpt_ids))
 
         ckpt_filename = self.filename_tmpl.format(step)
-        self.last_ckpt = self.file_backend.join_path(self.out_dir,
-                                                     ckpt_filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
 
+        # What a resumed run must match (algorithm, batch size, processes):
+        # checked by gtsa_plugin.apis.resume before the model is built.
+        from ..apis.resume import run_info
+        meta = dict(meta or {}, run_info=run_info(runner))
         runner.save_checkpoint(
             self.out_dir,
             ckpt_filename,
@@ -185,12 +186,23 @@ class AtomicCheckpointHook(CheckpointHook):
             backend_args=self.backend_args,
             **self.args)
 
+        # Only a written checkpoint is "the last one" (a refused save, e.g.
+        # non-finite weights, must not be named as the last good one).
+        self.last_ckpt = self.file_backend.join_path(self.out_dir,
+                                                     ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+
         # Model-parallel-like training pulls sharded states from all ranks
         # but only the main process writes the bookkeeping.
         if not is_main_process():
             return
-        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
-                          str(self.last_ckpt))
+        # Relative to the work dir when inside it: a moved or copied work
+        # dir stays self-contained (gtsa_plugin.apis.resume reads it).
+        last = str(self.last_ckpt)
+        if osp.isabs(last) and osp.abspath(last).startswith(
+                osp.abspath(runner.work_dir) + os.sep):
+            last = osp.relpath(last, runner.work_dir)
+        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), last)
         # Only now is the outdated checkpoint no longer the newest complete
         # one: delete it.
         for old_step in outdated:

@@ -9,11 +9,14 @@ Instead we allow-list exactly the types mmengine writes:
 
 * ``mmengine.logging.HistoryBuffer`` (rebuilt through its ``__setstate__``);
 * numpy's array and scalar reconstructors, ``ndarray``, ``dtype`` and the
-  plain numeric dtype classes (numpy 1.x and 2.x module names);
+  plain data dtype classes: numbers, strings, bytes, dates (numpy 1.x and
+  2.x module names);
 * ``builtins.getattr``, but bound to :func:`_history_buffer_getattr`, which
   only resolves ``HistoryBuffer``'s statistics methods (``min``, ``mean`` ...)
   that a ``HistoryBuffer`` pickles as ``getattr(HistoryBuffer, 'min')``. Any
-  other ``getattr`` in a pickle is refused, so it opens no path to code.
+  other ``getattr`` in a pickle is refused, so it opens no path to code;
+* ``builtins.bytes``, bound to :func:`_safe_bytes` (``bytes()`` only: how
+  pickle protocol 2 writes the empty data of an empty array).
 
 Loading a local file additionally re-raises unpickling failures as
 :class:`UnsafeCheckpointError` naming the file.
@@ -31,13 +34,18 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
-    'UnsafeCheckpointError', 'install_safe_checkpoint_loading', 'safe_load',
+    'CorruptCheckpointError', 'UnsafeCheckpointError', 'install_safe_checkpoint_loading', 'safe_load',
     'safe_globals'
 ]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint could not be loaded with ``weights_only=True``."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file is damaged (truncated, partial copy, not a torch
+    file); the message names it."""
 
 
 # Registered on first instantiation; a fresh process has none yet.
@@ -60,6 +68,23 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
         f'HistoryBuffer statistics methods {sorted(allowed)} are.')
 
 
+def _safe_bytes(*args: Any) -> bytes:
+    """Stand-in for ``builtins.bytes`` during ``weights_only`` loads.
+
+    Pickle protocol 2 (``torch.save``'s) writes an empty ``bytes`` (the
+    data of any empty numpy array, of an empty ``HistoryBuffer``) as the
+    call ``bytes()``. Only that call and a copy of bytes are allowed:
+    ``bytes(10**12)`` (a memory bomb) or anything else is refused.
+    """
+    if not args:
+        return b''
+    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+        return bytes(args[0])
+    raise pickle.UnpicklingError(
+        f'bytes{tuple(type(a).__name__ for a in args)} is not allowed in a '
+        'checkpoint: only bytes() and bytes(<bytes>) are.')
+
+
 def _numpy_globals() -> list[tuple[Callable, str]]:
     """numpy objects that mmengine's message hub pickles, under every module
     path numpy 1.x and 2.x write them with."""
@@ -71,10 +96,14 @@ def _numpy_globals() -> list[tuple[Callable, str]]:
     items.append((np.ndarray, 'numpy.ndarray'))
     items.append((np.dtype, 'numpy.dtype'))
     # BUILD on a dtype instance checks the instance's class, so the plain
-    # numeric dtype classes must be allowed too (no object/void dtypes).
+    # data dtype classes must be allowed too: numbers, fixed-width strings
+    # and bytes (a ``np.str_`` in the message hub), dates and durations.
+    # No object or void dtypes: their items can be arbitrary objects.
     for name in ('Bool', 'Int8', 'Int16', 'Int32', 'Int64', 'UInt8',
                  'UInt16', 'UInt32', 'UInt64', 'Float16', 'Float32',
-                 'Float64', 'LongDouble', 'Complex64', 'Complex128'):
+                 'Float64', 'LongDouble', 'Complex64', 'Complex128',
+                 'CLongDouble', 'Str', 'Bytes', 'DateTime64',
+                 'TimeDelta64'):
         cls = getattr(np.dtypes, f'{name}DType', None)
         if cls is not None:
             items.append((cls, f'numpy.dtypes.{name}DType'))
@@ -86,13 +115,15 @@ def safe_globals() -> list:
     return [
         (HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
         (_history_buffer_getattr, 'builtins.getattr'),
+        (_safe_bytes, 'builtins.bytes'),
         *_numpy_globals(),
     ]
 
 
 def safe_load(filename: str | os.PathLike,
               map_location: Any = 'cpu',
-              extra_globals: Optional[list] = None) -> Any:
+              extra_globals: Optional[list] = None,
+              mmap: bool = False) -> Any:
     """``torch.load(filename, weights_only=True)`` with our allow-list.
 
     Args:
@@ -100,21 +131,27 @@ def safe_load(filename: str | os.PathLike,
         map_location: As for ``torch.load``.
         extra_globals: Further globals allowed for this call only (e.g.
             ``argparse.Namespace`` for the reference code's checkpoints).
+        mmap: Memory-map the tensors (reads only what is touched, e.g. the
+            ``meta`` of a large checkpoint).
 
     Raises:
         FileNotFoundError: The file does not exist (names it).
         UnsafeCheckpointError: The pickle needs something not allow-listed,
             for example a call that would run code (names the file).
+        CorruptCheckpointError: The file is truncated or not a torch
+            checkpoint (names the file).
     """
     filename = os.fspath(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'checkpoint not found: {filename}')
+    kwargs = dict(map_location=map_location, weights_only=True)
+    if mmap:
+        kwargs['mmap'] = True
     try:
         if extra_globals:
             with torch.serialization.safe_globals(list(extra_globals)):
-                return torch.load(
-                    filename, map_location=map_location, weights_only=True)
-        return torch.load(filename, map_location=map_location, weights_only=True)
+                return torch.load(filename, **kwargs)
+        return torch.load(filename, **kwargs)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
             f'Refused to load checkpoint {filename}: it is not a plain '
@@ -125,7 +162,13 @@ def safe_load(filename: str | os.PathLike,
         if 'weights_only' in str(err) or 'Unpickl' in str(err):
             raise UnsafeCheckpointError(
                 f'Refused to load checkpoint {filename}: {err}') from None
-        raise
+        raise CorruptCheckpointError(
+            f'checkpoint {filename} is damaged (truncated, partially copied '
+            f'or not a torch checkpoint): {err}') from None
+    except (EOFError, ValueError, OSError) as err:
+        raise CorruptCheckpointError(
+            f'checkpoint {filename} is damaged (truncated, partially copied '
+            f'or not a torch checkpoint): {err}') from None
 
 
 def _load_from_local(filename: str, map_location: Any = None) -> Any:

@@ -36,6 +36,11 @@ def install_cpu_distributed_init() -> None:
                                       dist_utils.is_npu_available,
                                       dist_utils.is_musa_available)):
             return original(backend, init_backend=init_backend, **kwargs)
+        if isinstance(kwargs.get('timeout'), (int, float)):
+            # env_cfg.dist_cfg.timeout is in seconds, as for mmengine's own
+            # init_dist.
+            import datetime
+            kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
         torch_dist.init_process_group(backend=backend, **kwargs)
         # mmengine never destroys the process group; gloo's threads then
         # die during interpreter teardown and now and then abort a rank

@@ -238,7 +238,8 @@ def load_tool(name: str):
 
 def last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
+        # relative to the work dir (absolute before issue #12)
+        return osp.join(work_dir, f.read().strip())
 
 
 def train_then_test(cli: dict, config: str, work_dir: str,

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from mmpretrain.registry import TRANSFORMS
 
-from .multi_crop import BaseMultiCrop, Box
+from .multi_crop import BaseMultiCrop, Box, check_number
 
 
 @TRANSFORMS.register_module()
@@ -57,6 +57,9 @@ class GTSAMultiCrop(BaseMultiCrop):
                  **kwargs) -> None:
         super().__init__(
             crop_sizes=crop_sizes, num_crops=num_crops, scales=scales, **kwargs)
+        min_overlap = check_number(min_overlap, 'min_overlap')
+        global_overlap_factor = check_number(global_overlap_factor,
+                                             'global_overlap_factor')
         if not 0 <= min_overlap < 1:
             raise ValueError(f'min_overlap must be in [0, 1), got {min_overlap}')
         if global_overlap_factor <= 0:

@@ -16,8 +16,43 @@ from mmcv.transforms import BaseTransform, Compose
 Box = Tuple[int, int, int, int]
 
 
+def is_number(value) -> bool:
+    """A real number given as a number (``'0.01'`` and ``True`` are not)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and \
+        not isinstance(value, (bool, np.bool_))
+
+
+def check_number(value, name: str) -> float:
+    """``value`` as float; a ``TypeError`` naming ``name`` if it is not a
+    number (strings are refused, not parsed)."""
+    if not is_number(value):
+        raise TypeError(f'{name} must be a number, got {value!r} '
+                        f'({type(value).__name__})')
+    return float(value)
+
+
+def int_list(value, name: str) -> List[int]:
+    """One integer per crop group, e.g. ``(2, 8)``; a ``TypeError`` naming
+    ``name`` for a bare number (``10``) or a string (``'28'`` is not
+    ``[2, 8]``)."""
+    if isinstance(value, (str, bytes)) or not isinstance(
+            value, (list, tuple)):
+        raise TypeError(
+            f'{name} must be a list with one integer per crop group, e.g. '
+            f'(2, 8), got {value!r} ({type(value).__name__})')
+    for item in value:
+        if not is_number(item) or float(item) != int(item):
+            raise TypeError(f'{name} must hold integers, got {value!r}')
+    return [int(v) for v in value]
+
+
 def _as_pairs(value, name: str, n: int) -> List[Tuple[float, float]]:
-    pairs = [tuple(v) for v in value]
+    if isinstance(value, (str, bytes)) or not isinstance(
+            value, (list, tuple)) or not all(
+                isinstance(v, (list, tuple)) for v in value):
+        raise TypeError(f'{name} must be a list of (min, max) pairs, got '
+                        f'{value!r}')
+    pairs = [tuple(check_number(x, name) for x in v) for v in value]
     if len(pairs) != n or any(len(p) != 2 for p in pairs):
         raise ValueError(
             f'{name} must hold one (min, max) pair per crop group ({n} '
@@ -57,8 +92,8 @@ class BaseMultiCrop(BaseTransform):
                  size_divisor: int = 1,
                  interpolation: str = 'bilinear',
                  backend: str = 'pillow') -> None:
-        self.crop_sizes = [int(s) for s in crop_sizes]
-        self.num_crops = [int(n) for n in num_crops]
+        self.crop_sizes = int_list(crop_sizes, 'crop_sizes')
+        self.num_crops = int_list(num_crops, 'num_crops')
         groups = len(self.num_crops)
         if groups == 0 or len(self.crop_sizes) != groups:
             raise ValueError(

@@ -1,9 +1,11 @@
 from .data_stats_hook import DataStatsHook
 from .epoch_seed_hook import EpochSeedHook
-from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+from .non_finite_loss_hook import (NonFiniteGradientError, NonFiniteLossError,
+                                   NonFiniteLossHook, NonFiniteStateError)
 from .rank_consistency_hook import RankConsistencyHook, state_digest
 
 __all__ = [
-    'DataStatsHook', 'EpochSeedHook', 'NonFiniteLossError',
+    'DataStatsHook', 'EpochSeedHook', 'NonFiniteGradientError',
+    'NonFiniteLossError', 'NonFiniteStateError',
     'NonFiniteLossHook', 'RankConsistencyHook', 'state_digest'
 ]

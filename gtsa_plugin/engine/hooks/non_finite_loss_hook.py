@@ -26,6 +26,46 @@ class NonFiniteLossError(FloatingPointError):
     iteration."""
 
 
+class NonFiniteGradientError(NonFiniteLossError):
+    """Gradients were NaN or infinite (the step was skipped on the device);
+    the message names the iteration."""
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """A checkpoint about to be written holds NaN/inf weights or optimiser
+    state; it is not written."""
+
+
+def _last_good(runner) -> str:
+    last_ckpt = runner.message_hub.get_info('last_ckpt')
+    return (f'{last_ckpt} (continue with --resume, e.g. after lowering the '
+            'learning rate or enabling gradient clipping)'
+            if last_ckpt else 'none (no checkpoint was written yet)')
+
+
+def _tensors(tree, prefix: str = ''):
+    """``(name, floating tensor)`` pairs in nested dicts/lists."""
+    if isinstance(tree, torch.Tensor):
+        if tree.is_floating_point() or tree.is_complex():
+            yield prefix, tree
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _tensors(value, f'{prefix}.{key}' if prefix else
+                                str(key))
+    elif isinstance(tree, (list, tuple)):
+        for i, value in enumerate(tree):
+            yield from _tensors(value, f'{prefix}.{i}' if prefix else str(i))
+
+
+def non_finite_entries(tree) -> list:
+    """Names of the tensors in ``tree`` holding a NaN or inf (one sync)."""
+    named = list(_tensors(tree))
+    if not named:
+        return []
+    flags = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
+    return [name for (name, _), ok in zip(named, flags) if not ok]
+
+
 def _as_float(value) -> Optional[float]:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
@@ -57,6 +97,15 @@ class NonFiniteLossHook(CheckInvalidLossHook):
     good one, and ``--resume`` restarts from it. The reference
     implementations stop the same way (``sys.exit(1)`` on a non-finite
     loss).
+
+    Gradients: a full-precision optimiser wrapper of this plugin skips
+    steps with non-finite gradients on the device
+    (:mod:`gtsa_plugin.engine.optimizers.finite_guard`); at the same points
+    this hook reads the count and raises :class:`NonFiniteGradientError`
+    naming the iteration (the weights are those before it). Before any
+    checkpoint is written, every weight (student and teacher) and the
+    optimiser state are checked: a poisoned checkpoint is refused
+    (:class:`NonFiniteStateError`), so "the last good checkpoint" is good.
 
     Args:
         interval: Check every ``interval`` training iterations.
@@ -93,11 +142,12 @@ class NonFiniteLossHook(CheckInvalidLossHook):
         terms = self._loss_terms(runner, outputs)
         bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
         if not bad:
+            # The loss is finite; its gradient may still not be.
+            self._check_gradients(runner)
             return
         # The total is the sum of the terms: name the culprits first.
         culprits = [k for k in bad if k != 'loss'] or list(bad)
         fine = {k: v for k, v in terms.items() if k not in bad}
-        last_ckpt = runner.message_hub.get_info('last_ckpt')
         message = (
             f'Non-finite loss at iteration {runner.iter + 1} (epoch '
             f'{runner.epoch + 1}, batch {batch_idx + 1}): '
@@ -107,10 +157,46 @@ class NonFiniteLossHook(CheckInvalidLossHook):
             + ('; finite terms: ' + ', '.join(
                 f'{k}={v:.4g}' for k, v in fine.items()) if fine else '')
             + '. Training stopped before this iteration could be '
-            'checkpointed; the last good checkpoint is '
-            + (f'{last_ckpt} (continue with --resume, e.g. after lowering the '
-               'learning rate or enabling gradient clipping)'
-               if last_ckpt else 'none (no checkpoint was written yet)')
+            'checkpointed; the last good checkpoint is ' + _last_good(runner)
             + '.')
         runner.logger.error(message)
         raise NonFiniteLossError(message)
+
+    def after_train_epoch(self, runner) -> None:
+        # Before CheckpointHook (priority): skipped steps since the last
+        # check stop the run before the epoch's checkpoint.
+        self._check_gradients(runner)
+
+    def _check_gradients(self, runner) -> None:
+        pop = getattr(runner.optim_wrapper, 'pop_nonfinite_steps', None)
+        report = pop() if callable(pop) else None
+        if report is None:
+            return
+        skipped, first, steps = report
+        iteration = runner.iter + 1 - (steps - first)
+        message = (
+            f'Non-finite gradients at iteration {iteration} (epoch '
+            f'{runner.epoch + 1})' + (f' and {skipped - 1} later iteration(s)'
+                                      if skipped > 1 else '')
+            + ', although the loss was finite: the optimizer step was '
+            'skipped, so weights and optimizer state are those before it. '
+            'Training stopped; the last good checkpoint is '
+            + _last_good(runner) + '.')
+        runner.logger.error(message)
+        raise NonFiniteGradientError(message)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Refuse to write weights, teacher or optimiser state holding NaN
+        or inf."""
+        bad = non_finite_entries({k: checkpoint.get(k) for k in
+                                  ('state_dict', 'optimizer')
+                                  if checkpoint.get(k) is not None})
+        if not bad:
+            return
+        message = (
+            f'Refusing to save a checkpoint at iteration {runner.iter} (epoch '
+            f'{runner.epoch + 1}): {len(bad)} tensors hold NaN/inf values ('
+            + ', '.join(bad[:5]) + (' ...' if len(bad) > 5 else '')
+            + '). The last good checkpoint is ' + _last_good(runner) + '.')
+        runner.logger.error(message)
+        raise NonFiniteStateError(message)

@@ -7,6 +7,8 @@ import torch
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 
+from .finite_guard import NonFiniteGradGuardMixin
+
 
 class PerParamClipMixin:
     """Clip each parameter's gradient to L2 norm ``max_norm`` on its own.
@@ -35,8 +37,11 @@ class PerParamClipMixin:
 
 
 @OPTIM_WRAPPERS.register_module()
-class PerParamClipOptimWrapper(PerParamClipMixin, OptimWrapper):
-    """:class:`OptimWrapper` with per-parameter gradient clipping."""
+class PerParamClipOptimWrapper(NonFiniteGradGuardMixin, PerParamClipMixin,
+                               OptimWrapper):
+    """:class:`OptimWrapper` with per-parameter gradient clipping; a step
+    with non-finite gradients is skipped on the device (see
+    :mod:`.finite_guard`)."""
 
 
 @OPTIM_WRAPPERS.register_module()

@@ -32,7 +32,12 @@ def check_loss_weights(loss_weights: dict, keys: Sequence[str],
                        f'expected {list(keys)}')
     weights = {}
     for key in keys:
-        value = float(loss_weights.get(key, 0.0))
+        value = loss_weights.get(key, 0.0)
+        if isinstance(value, (str, bytes, bool)) or not isinstance(
+                value, (int, float)):
+            raise TypeError(f'{prefix}.{key} must be a number, got '
+                            f'{value!r}')
+        value = float(value)
         if not value >= 0:  # also rejects NaN
             raise ValueError(f'{prefix}.{key} must be >= 0, got {value}')
         weights[key] = value

@@ -67,7 +67,7 @@ def test_gtsa_stops_at_the_first_non_finite_term(synthetic_scenes, tmp_path):
     # Nothing after the bad step was written; the good one is intact.
     assert sorted(glob.glob(osp.join(work_dir, '*.pth'))) == [good]
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        assert f.read().strip() == good
+        assert f.read().strip() == 'epoch_1.pth'  # relative: self-contained
     ckpt = safe_load(good)
     assert ckpt['meta']['epoch'] == 1 and ckpt['meta']['iter'] == 1
     for key, value in ckpt['state_dict'].items():

@@ -1,0 +1,150 @@
+"""Checks of a whole training config, run before the model is built.
+
+:func:`gtsa_plugin.apis.runner.preflight` calls :func:`check_run` after the
+dataset checks. Each check names the config keys involved, so a run that
+cannot do what was asked stops in seconds, not after the model (and its
+pretrained weights) has been set up, or, worse, trains something else:
+
+* the data pipeline is built (wrong types: ``num_crops=10``,
+  ``min_overlap='0.01'`` ... fail with the pipeline entry's key);
+* ``model.loss_weights`` must be numbers;
+* a warning when ``model.pc_warmup_epochs`` leaves no epoch with GTSA's
+  ``loss_pc``;
+* a batch larger than the data set with ``drop_last`` (0 iterations);
+* ``num_workers=0`` turns ``persistent_workers`` off (torch refuses both);
+* a warning when the epoch-based schedules end elsewhere than
+  ``train_cfg.max_epochs`` (e.g. ``--cfg-options train_cfg.max_epochs=2``
+  on a 12-epoch config).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import List, Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from ..datasets.transforms.multi_crop import is_number
+
+
+def world_size(cfg: Config) -> int:
+    """Number of training processes this launch will have (the process
+    group does not exist yet)."""
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none':
+        return 1
+    for var in ('WORLD_SIZE', 'SLURM_NTASKS', 'OMPI_COMM_WORLD_SIZE'):
+        if os.environ.get(var, '').isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def warn(message: str) -> None:
+    """A warning before the Runner (and its log file) exists: Python's
+    ``warnings`` and the console logger."""
+    warnings.warn(message, stacklevel=3)
+    print_log(message, logger='current', level=30)
+
+
+def check_pipeline(dataset_cfg: dict, key: str, scope: str) -> None:
+    """Build every transform of ``dataset_cfg.pipeline`` now; an error is
+    re-raised naming the entry (``train_dataloader.dataset.pipeline.1``)."""
+    from mmengine.registry import TRANSFORMS
+    for i, transform in enumerate(dataset_cfg.get('pipeline') or []):
+        if not isinstance(transform, dict):
+            continue
+        with TRANSFORMS.switch_scope_and_registry(scope) as registry:
+            try:
+                registry.build(transform)
+            except (TypeError, ValueError) as err:
+                raise type(err)(
+                    f'{key}.pipeline.{i} ({transform.get("type")}): '
+                    f'{err}') from None
+
+
+def check_model(cfg: Config) -> None:
+    """``model.loss_weights`` are numbers; GTSA's patch-correspondence loss
+    is switched on within ``train_cfg.max_epochs``."""
+    model = cfg.get('model') or {}
+    for name, value in dict(model.get('loss_weights') or {}).items():
+        if not is_number(value):
+            raise TypeError(f'model.loss_weights.{name} must be a number, '
+                            f'got {value!r}')
+    warmup = model.get('pc_warmup_epochs')
+    if warmup is None:
+        return
+    if not is_number(warmup):
+        raise TypeError(
+            f'model.pc_warmup_epochs must be a number, got {warmup!r}')
+    max_epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
+    pc_weight = dict(model.get('loss_weights') or {}).get('pc', 1.0)
+    if is_number(max_epochs) and warmup >= max_epochs and pc_weight > 0:
+        # A warning, not an error: short smoke runs of a GTSA config (one
+        # or two epochs) are legitimate and common.
+        warn(f'model.pc_warmup_epochs={warmup} >= train_cfg.max_epochs='
+             f'{max_epochs}: loss_pc stays 0 for the whole run (GTSA without '
+             'its patch-correspondence loss). Lower model.pc_warmup_epochs, '
+             'or set model.loss_weights.pc=0 to say it is meant.')
+
+
+def check_batch(cfg: Config, num_images: Optional[int]) -> None:
+    """At least one iteration per epoch; no persistent workers without
+    workers."""
+    loader = cfg.get('train_dataloader')
+    if not isinstance(loader, dict):
+        return
+    if loader.get('num_workers', 0) == 0 and loader.get('persistent_workers'):
+        loader['persistent_workers'] = False
+        print_log('train_dataloader.num_workers=0: persistent_workers '
+                  'turned off (it needs worker processes)', logger='current')
+    batch = loader.get('batch_size')
+    if not is_number(batch) or batch < 1 or int(batch) != batch:
+        raise TypeError(f'train_dataloader.batch_size must be a positive '
+                        f'integer, got {batch!r}')
+    if num_images is None or not loader.get('drop_last', False):
+        return
+    processes = world_size(cfg)
+    if num_images < batch * processes:
+        raise ValueError(
+            f'train_dataloader.batch_size={batch} x {processes} '
+            f'process(es) = {batch * processes} images per iteration, but '
+            f'train_dataloader.dataset holds {num_images} images and '
+            'train_dataloader.drop_last=True: 0 iterations per epoch. Lower '
+            'the batch size or the number of processes, or add images.')
+
+
+def check_schedule_horizon(cfg: Config) -> List[str]:
+    """Warn when epoch-based schedulers end before or after
+    ``train_cfg.max_epochs``; returns the warnings."""
+    max_epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    if not is_number(max_epochs):
+        return []
+    ends = [(i, s) for i, s in enumerate(schedulers)
+            if isinstance(s, dict) and s.get('by_epoch', True)
+            and is_number(s.get('end'))]
+    if not ends or max(s['end'] for _, s in ends) == max_epochs:
+        return []
+    horizon = max(s['end'] for _, s in ends)
+    wrong = [f'param_scheduler.{i} ({s.get("type")}) end={s["end"]}'
+             + (f' T_max={s["T_max"]}' if 'T_max' in s else '')
+             for i, s in ends if s['end'] == horizon]
+    message = (
+        f'train_cfg.max_epochs={max_epochs}, but the lr/weight-decay '
+        f'schedules end at epoch {horizon}: '
+        + '; '.join(wrong) + '. The schedules will not anneal as configured '
+        '(set their end/T_max to match, e.g. with --cfg-options, or set '
+        'max_epochs in the config so that both follow it).')
+    warn(message)
+    return [message]
+
+
+def check_run(cfg: Config, num_images: Optional[int] = None) -> None:
+    """Every check above (``num_images``: size of the training set when
+    known)."""
+    check_model(cfg)
+    check_batch(cfg, num_images)
+    check_schedule_horizon(cfg)
