@@ -147,14 +147,18 @@ class DINOHead(BaseModule):
         # over the flattened (b, k) axis instead of a loop over pairs.
         ce = -(p_teacher.reshape(num_teacher, -1)
                @ log_p_student.reshape(num_views, -1).t()) / batch  # G,V
-        pair_mask = torch.ones_like(ce, dtype=torch.bool)
-        pair_mask[:, :num_teacher].fill_diagonal_(False)  # v == g
-        loss = ce[pair_mask].sum() / pair_mask.sum()
+        # Pairs v != g, as a 0/1 weight (no boolean indexing: static shapes,
+        # no host sync); their count is known on the host.
+        pair_mask = torch.ones_like(ce)
+        pair_mask[:, :num_teacher].fill_diagonal_(0.)  # v == g
+        num_pairs = num_teacher * (num_views - 1)
+        loss = (ce * pair_mask).sum() / num_pairs
 
         with torch.no_grad():
             hits = (p_teacher.argmax(-1)[:, None] ==
                     student.argmax(-1)[None])  # G,V,B
-            agreement = hits[pair_mask].float().mean()
+            agreement = (hits.float() * pair_mask[..., None]).sum() / (
+                num_pairs * batch)
             if self.training:
                 self.update_center(teacher.flatten(0, 1))
         return dict(

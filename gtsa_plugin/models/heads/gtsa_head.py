@@ -1,7 +1,8 @@
 """GTSA's dense head: predictor, crop loss and patch-correspondence loss."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from functools import lru_cache
+from typing import Dict, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -12,6 +13,33 @@ from torchvision.ops import roi_align
 from ..utils.crop_geometry import (box_area, box_intersection,
                                    rot90_per_sample, rotate_boxes,
                                    to_crop_frame)
+
+
+@lru_cache(maxsize=64)
+def _pair_index(num_teacher: int, views: Tuple[int, ...], batch: int,
+                device: torch.device) -> Dict[str, Tensor]:
+    """Index tensors of a group's (teacher t, student view) pairs with
+    ``views[s] != t``, built from Python ints (no data-dependent shapes, no
+    host sync): ``t``/``s`` (pair -> teacher view, position in the group),
+    ``s_view`` (pair -> view index), ``views`` and the RoIAlign batch
+    indices ``tea_rows``/``stu_rows`` ``(pairs * B, 1)`` (pair major, rows of
+    the view-major maps)."""
+    pairs = [(t, s) for t in range(num_teacher) for s in range(len(views))
+             if views[s] != t]
+    t_idx = [t for t, _ in pairs]
+    s_idx = [s for _, s in pairs]
+
+    def rows(view_rows):
+        return torch.tensor([[r * batch + b] for r in view_rows
+                             for b in range(batch)],
+                            dtype=torch.float32, device=device).reshape(-1, 1)
+
+    def long(values):
+        return torch.tensor(values, dtype=torch.long, device=device)
+
+    return dict(t=long(t_idx), s=long(s_idx),
+                s_view=long([views[s] for s in s_idx]), views=long(views),
+                tea_rows=rows(t_idx), stu_rows=rows(s_idx))
 
 
 @MODELS.register_module()
@@ -128,26 +156,18 @@ class GTSAHead(BaseModule):
         batch = crop_boxes.shape[0]
         num_teacher = teacher_maps.shape[0] // batch
         sizes = torch.as_tensor(view_sizes, device=device)
-        b_idx = torch.arange(batch, device=device)
         aligned = []
         for maps, views in zip(student_maps, group_views):
-            views = torch.as_tensor(list(views), device=device)
+            views = tuple(int(v) for v in views)
+            idx = _pair_index(num_teacher, views, batch, device)
             tea_box, stu_box, valid = self.pair_geometry(
-                crop_boxes, rotations, sizes, views, num_teacher)
-            # Pairs (t, s) of distinct views; map rows are view-major.
-            t_idx, s_idx = torch.meshgrid(
-                torch.arange(num_teacher, device=device),
-                torch.arange(len(views), device=device),
-                indexing='ij')
-            t_idx, s_idx = t_idx.reshape(-1), s_idx.reshape(-1)
-            keep = views[s_idx] != t_idx
-            t_idx, s_idx = t_idx[keep], s_idx[keep]
-            tea_rows = (t_idx[:, None] * batch + b_idx).reshape(-1, 1)
-            stu_rows = (s_idx[:, None] * batch + b_idx).reshape(-1, 1)
+                crop_boxes, rotations, sizes, idx['views'], num_teacher)
+            t_idx, s_idx = idx['t'], idx['s']
+            tea_rows, stu_rows = idx['tea_rows'], idx['stu_rows']
             sel_tea = tea_box[:, t_idx, s_idx].transpose(0, 1).reshape(-1, 4)
             sel_stu = stu_box[:, t_idx, s_idx].transpose(0, 1).reshape(-1, 4)
             weight = valid[:, t_idx, s_idx].transpose(0, 1).reshape(-1)
-            turn = (rotations[:, views[s_idx]] -
+            turn = (rotations[:, idx['s_view']] -
                     rotations[:, t_idx]).transpose(0, 1).reshape(-1)
 
             h_s, w_s = maps.shape[-2:]
@@ -155,12 +175,12 @@ class GTSAHead(BaseModule):
                 else self.roi_out_size[1]
             pooled_t = roi_align(
                 teacher_maps.float(),
-                torch.cat([tea_rows.float(), sel_tea], 1),
+                torch.cat([tea_rows, sel_tea], 1),
                 output_size=out, spatial_scale=1.0, sampling_ratio=-1,
                 aligned=True)
             pooled_s = roi_align(
                 maps.float(),
-                torch.cat([stu_rows.float(), sel_stu], 1),
+                torch.cat([stu_rows, sel_stu], 1),
                 output_size=out, spatial_scale=1.0, sampling_ratio=-1,
                 aligned=True)
             aligned.append((pooled_s, rot90_per_sample(pooled_t, turn),
