@@ -215,8 +215,7 @@ class GTSAHead(BaseModule):
         """
         teacher_maps = teacher_maps.detach()
         batch = crop_boxes.shape[0]
-        num_teacher, channels = teacher_maps.shape[0] // batch, \
-            teacher_maps.shape[1]
+        num_teacher = teacher_maps.shape[0] // batch
         aligned = self.align_pairs(student_maps, group_views, teacher_maps,
                                    crop_boxes, rotations, view_sizes)
         crop_sum = pc_sum = teacher_maps.new_zeros((), dtype=torch.float32)

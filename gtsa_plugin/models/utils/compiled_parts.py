@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Union
 
+import numpy as np
 import torch
+import torch.nn as nn
+
+
+def plain_scalars(module: nn.Module) -> int:
+    """Turn numpy scalar attributes of ``module``'s submodules into Python
+    numbers (same values); returns how many. mmpretrain's ViT stores its
+    drop-path rates as numpy floats (``np.linspace``), and mmcv's
+    ``drop_path`` tests ``if drop_prob == 0.``: dynamo treats the numpy
+    value as an array and breaks the graph at every layer."""
+    changed = 0
+    for sub in module.modules():
+        for key, value in list(vars(sub).items()):
+            if isinstance(value, np.generic):
+                setattr(sub, key, value.item())
+                changed += 1
+    return changed
 
 
 class CompiledPartsMixin:
@@ -42,6 +59,8 @@ class CompiledPartsMixin:
         cache: Dict[str, Callable] = self.__dict__.setdefault(
             '_compiled_parts', {})
         if name not in cache:
+            if not cache:
+                plain_scalars(self)
             options = dict(dynamic=False)
             if isinstance(self.compile_parts, dict):
                 options.update(self.compile_parts)

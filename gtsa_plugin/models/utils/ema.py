@@ -13,6 +13,13 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 
+def _max_iters() -> float:
+    """MessageHub's ``max_iters``; infinite (the start momentum) before a
+    train loop set it, e.g. for the first-call copy at build time."""
+    max_iters = MessageHub.get_current_instance().get_info('max_iters')
+    return float('inf') if max_iters is None else float(max_iters)
+
+
 @MODELS.register_module()
 class FusedCosineEMA(BaseAveragedModel):
     r"""mmpretrain's :class:`CosineEMA` rule, without host-device syncs.
@@ -26,7 +33,7 @@ class FusedCosineEMA(BaseAveragedModel):
 
     and the first call (``steps == 0``) copies the source (``m = 1``).
     ``max_iters`` comes from mmengine's MessageHub (a host number, as in
-    CosineEMA). Unlike CosineEMA, ``m_t`` and the ``steps == 0`` /
+    CosineEMA; unset, the momentum stays at ``momentum``). Unlike CosineEMA, ``m_t`` and the ``steps == 0`` /
     ``interval`` tests are computed on the device from the ``steps``
     buffer, and all parameters move in one ``torch._foreach_lerp_`` per
     dtype instead of a Python loop of ``mul_``/``add_`` pairs: no
@@ -69,16 +76,12 @@ class FusedCosineEMA(BaseAveragedModel):
     def avg_func(self, averaged_param: Tensor, source_param: Tensor,
                  steps: int) -> None:
         """One tensor's update (BaseAveragedModel's interface)."""
-        max_iters = MessageHub.get_current_instance().get_info('max_iters')
-        m = self.momentum_at(torch.as_tensor(steps), max_iters)
+        m = self.momentum_at(torch.as_tensor(steps), _max_iters())
         averaged_param.lerp_(source_param, m.to(averaged_param.dtype))
 
     @torch.no_grad()
     def update_parameters(self, model: nn.Module) -> None:
-        max_iters = MessageHub.get_current_instance().get_info('max_iters')
-        if max_iters is None:
-            raise KeyError("FusedCosineEMA needs MessageHub info 'max_iters' "
-                           '(set by the Runner\'s train loop)')
+        max_iters = _max_iters()
         src = dict(model.named_parameters())
         by_dtype: Dict[torch.dtype, List[List[Tensor]]] = {}
         for key, avg in self.avg_parameters.items():
