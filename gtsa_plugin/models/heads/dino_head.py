@@ -12,6 +12,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ..utils.autocast import autocast_off
+
 
 @MODELS.register_module()
 class DINOHead(BaseModule):
@@ -106,6 +108,7 @@ class DINOHead(BaseModule):
         self.center.mul_(self.center_momentum).add_(
             batch_center, alpha=1.0 - self.center_momentum)
 
+    @autocast_off
     def loss(self, student_logits: Sequence[Tensor],
              teacher_logits: Sequence[Tensor]) -> Dict[str, Tensor]:
         """The DINO loss of one batch.

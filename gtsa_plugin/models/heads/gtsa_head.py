@@ -10,6 +10,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 from torchvision.ops import roi_align
 
+from ..utils.autocast import autocast_off
 from ..utils.crop_geometry import (box_area, box_intersection,
                                    rot90_per_sample, rotate_boxes,
                                    to_crop_frame)
@@ -187,6 +188,7 @@ class GTSAHead(BaseModule):
                             weight.float(), valid))
         return aligned
 
+    @autocast_off
     def loss(self,
              student_maps: Sequence[Tensor],
              group_views: Sequence[Sequence[int]],
