@@ -14,6 +14,7 @@ from ..utils.autocast import autocast_off
 from ..utils.crop_geometry import (box_area, box_intersection,
                                    rot90_per_sample, rotate_boxes,
                                    to_crop_frame)
+from ..utils.separable_roi_align import separable_roi_align
 
 
 @lru_cache(maxsize=64)
@@ -23,7 +24,7 @@ def _pair_index(num_teacher: int, views: Tuple[int, ...], batch: int,
     ``views[s] != t``, built from Python ints (no data-dependent shapes, no
     host sync): ``t``/``s`` (pair -> teacher view, position in the group),
     ``s_view`` (pair -> view index), ``views`` and the RoIAlign batch
-    indices ``tea_rows``/``stu_rows`` ``(pairs * B, 1)`` (pair major, rows of
+    indices ``tea_rows``/``stu_rows`` ``(pairs * B,)`` (pair major, rows of
     the view-major maps)."""
     pairs = [(t, s) for t in range(num_teacher) for s in range(len(views))
              if views[s] != t]
@@ -31,9 +32,9 @@ def _pair_index(num_teacher: int, views: Tuple[int, ...], batch: int,
     s_idx = [s for _, s in pairs]
 
     def rows(view_rows):
-        return torch.tensor([[r * batch + b] for r in view_rows
+        return torch.tensor([r * batch + b for r in view_rows
                              for b in range(batch)],
-                            dtype=torch.float32, device=device).reshape(-1, 1)
+                            dtype=torch.long, device=device)
 
     def long(values):
         return torch.tensor(values, dtype=torch.long, device=device)
@@ -70,6 +71,10 @@ class GTSAHead(BaseModule):
         feat_stride: Pixels per feature-map cell (the patch size).
         roi_out_size: RoIAlign output side for (large, small) student maps.
         cells_threshold: A student map with more cells than this is large.
+        roi_align_impl: ``'separable'`` (:func:`separable_roi_align`: the
+            same values as torchvision's RoIAlign as batched matmuls, 2-5x
+            faster forward + backward on CPU, traced by torch.compile) or
+            ``'torchvision'`` (``torchvision.ops.roi_align``).
     """
 
     def __init__(self,
@@ -82,6 +87,7 @@ class GTSAHead(BaseModule):
                  feat_stride: int = 16,
                  roi_out_size: Sequence[int] = (10, 4),
                  cells_threshold: int = 100,
+                 roi_align_impl: str = 'separable',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if feat_stride <= 0:
@@ -97,6 +103,10 @@ class GTSAHead(BaseModule):
             if getattr(loss, 'reduction', 'sum') != 'sum':
                 raise ValueError(f"head.{name} must use reduction='sum' (the "
                                  'head averages over all pairs itself)')
+        if roi_align_impl not in ('separable', 'torchvision'):
+            raise ValueError("head.roi_align_impl must be 'separable' or "
+                             f"'torchvision', got {roi_align_impl!r}")
+        self.roi_align_impl = roi_align_impl
         self.feat_stride = int(feat_stride)
         self.roi_out_size = tuple(int(s) for s in roi_out_size)
         self.cells_threshold = int(cells_threshold)
@@ -137,6 +147,15 @@ class GTSAHead(BaseModule):
         valid = (box_area(inter) > 0) & not_self
         return tea / self.feat_stride, stu / self.feat_stride, valid
 
+    def _roi_align(self, maps: Tensor, rows: Tensor, boxes: Tensor,
+                   out: int) -> Tensor:
+        if self.roi_align_impl == 'separable':
+            return separable_roi_align(maps, rows, boxes, out)
+        return roi_align(
+            maps, torch.cat([rows[:, None].to(boxes.dtype), boxes], 1),
+            output_size=out, spatial_scale=1.0, sampling_ratio=-1,
+            aligned=True)
+
     def align_pairs(self, student_maps: Sequence[Tensor],
                     group_views: Sequence[Sequence[int]],
                     teacher_maps: Tensor, crop_boxes: Tensor,
@@ -174,16 +193,9 @@ class GTSAHead(BaseModule):
             h_s, w_s = maps.shape[-2:]
             out = self.roi_out_size[0] if h_s * w_s > self.cells_threshold \
                 else self.roi_out_size[1]
-            pooled_t = roi_align(
-                teacher_maps.float(),
-                torch.cat([tea_rows, sel_tea], 1),
-                output_size=out, spatial_scale=1.0, sampling_ratio=-1,
-                aligned=True)
-            pooled_s = roi_align(
-                maps.float(),
-                torch.cat([stu_rows, sel_stu], 1),
-                output_size=out, spatial_scale=1.0, sampling_ratio=-1,
-                aligned=True)
+            pooled_t = self._roi_align(teacher_maps.float(), tea_rows,
+                                       sel_tea, out)
+            pooled_s = self._roi_align(maps.float(), stu_rows, sel_stu, out)
             aligned.append((pooled_s, rot90_per_sample(pooled_t, turn),
                             weight.float(), valid))
         return aligned
