@@ -13,6 +13,7 @@ import os
 import os.path as osp
 from typing import Optional
 
+import torch
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: F401
 from mmengine.runner import Runner
 
@@ -169,7 +170,21 @@ def preflight(cfg: Config) -> None:
         check_resume(cfg)
 
 
+def fuse_adamw_on_cuda(cfg: Config) -> None:
+    """``optim_wrapper.optimizer.fused = True`` for (torch) AdamW/Adam when
+    CUDA is available and the config does not say otherwise: one kernel
+    for all parameters, and fp16 loss scaling without a host sync
+    (GradScaler hands the scale to fused optimisers). Off on CPU, where the
+    configs stay as written."""
+    optimizer = cfg.get('optim_wrapper', {}).get('optimizer')
+    if not torch.cuda.is_available() or not isinstance(optimizer, dict):
+        return
+    if str(optimizer.get('type', '')).split('.')[-1] in ('AdamW', 'Adam'):
+        optimizer.setdefault('fused', True)
+
+
 def build_runner(cfg: Config) -> Runner:
+    fuse_adamw_on_cuda(cfg)
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)

@@ -43,7 +43,11 @@ def _check_consistent(res, iters):
                                     res['floor_step_times_s'])]
     assert res['ratio_paired_median'] == pytest.approx(
         statistics.median(paired), rel=1e-12)
+    assert len(res['arch_floor_step_times_s']) == iters
+    assert res['arch_ratio'] == pytest.approx(
+        res['step_s'] / res['arch_floor_step_s'], rel=1e-12)
     for prefix, key in (('floor_', 'floor_step_times_s'),
+                        ('arch_floor_', 'arch_floor_step_times_s'),
                         ('', 'step_times_s')):
         spread = res[f'{prefix}step_spread_s']
         assert spread['min'] == min(res[key])
@@ -64,7 +68,7 @@ def test_gtsa_demo_cpu_run_with_profile_and_pipeline(repo_root, tmp_path):
     res = json.loads(out.read_text())
 
     for key in ('device', 'torch', 'batch_size', 'floor_step_s', 'step_s',
-                'ratio', 'floor_peak_mem_gib', 'peak_mem_gib',
+                'ratio', 'arch_floor_step_s', 'arch_ratio', 'floor_peak_mem_gib', 'peak_mem_gib',
                 'pipeline_img_per_s_per_worker', 'config', 'amp', 'iters',
                 'floor_step_spread_s', 'step_spread_s', 'mem_method',
                 'load_average_start'):
@@ -104,6 +108,7 @@ def test_gtsa_demo_cpu_run_with_profile_and_pipeline(repo_root, tmp_path):
             'optim.backward', 'optim.step'} <= regions
     assert res['profile']['top_ops']
     assert 'full / floor' in proc.stdout and 'Regions' in proc.stdout
+    assert 'full / arch floor' in proc.stdout
 
 
 def test_dino_demo_cpu_run_in_process(repo_root, tmp_path):

@@ -1,7 +1,7 @@
 """Gradient clipping per parameter tensor, as DINO and GTSA do."""
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List
 
 import torch
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
@@ -17,7 +17,10 @@ class PerParamClipMixin:
     gradients; the reference recipe instead scales every tensor whose own
     gradient norm exceeds ``max_norm`` (``coef = max_norm / (norm + 1e-6)``).
     Set ``clip_grad=dict(max_norm=3.0)`` as usual; the logged ``grad_norm``
-    is the largest per-parameter norm before clipping.
+    is the largest per-parameter norm before clipping. It stays a device
+    tensor (``last_grad_norm``, no ``float()`` in the step): the algorithm
+    returns it among its log values (:func:`grad_norm_log`) and mmengine's
+    RuntimeInfoHook logs it as ``train/grad_norm`` after the step.
     """
 
     def _clip_grad(self) -> None:
@@ -33,7 +36,14 @@ class PerParamClipMixin:
         coefs = (max_norm / (norms.float() + 1e-6)).clamp(max=1.0)
         torch._foreach_mul_(grads, [c.to(g.dtype) for c, g in
                                     zip(coefs.unbind(), grads)])
-        self.message_hub.update_scalar('train/grad_norm', float(norms.max()))
+        self.last_grad_norm = norms.max()
+
+
+def grad_norm_log(optim_wrapper) -> Dict[str, torch.Tensor]:
+    """``{'grad_norm': norm}`` of the last clipping of ``optim_wrapper``
+    (consumed: a step that did not clip logs nothing), else ``{}``."""
+    norm = optim_wrapper.__dict__.pop('last_grad_norm', None)
+    return {} if norm is None else dict(grad_norm=norm)
 
 
 @OPTIM_WRAPPERS.register_module()

@@ -17,16 +17,19 @@ from mmengine.logging import MessageHub
 from mmengine.model import MMDistributedDataParallel
 from mmengine.optim import OptimWrapper
 from mmengine.registry import MODEL_WRAPPERS
-from mmpretrain.models import BaseSelfSupervisor, CosineEMA
+from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
+from ...engine.optimizers.per_param_clip import grad_norm_log
+from ..utils.compiled_parts import CompiledPartsMixin
+from ..utils.ema import FusedCosineEMA
 from .gtsa import check_momentum, resolution_groups
 
 
 @MODELS.register_module()
-class DINO(BaseSelfSupervisor):
+class DINO(CompiledPartsMixin, BaseSelfSupervisor):
     """DINO self-supervised pretraining.
 
     Inputs per batch (from :class:`DINOMultiCrop` + ``PackInputs``):
@@ -36,7 +39,8 @@ class DINO(BaseSelfSupervisor):
 
     - Student: ``backbone`` (CLS token, one pass per resolution group) ->
       ``neck`` (:class:`DINONeck`) on all ``V`` views -> ``V x (B, K)``.
-    - Teacher: ``target_net``, mmpretrain's :class:`CosineEMA` of
+    - Teacher: ``target_net``, :class:`FusedCosineEMA` (mmpretrain's
+      CosineEMA rule without host syncs) of
       ``nn.Sequential(backbone, neck)``, on the ``G`` global views only,
       without gradient and always in eval mode (no drop path).
     - ``head`` (:class:`DINOHead`): the loss, its centre and temperatures.
@@ -111,7 +115,7 @@ class DINO(BaseSelfSupervisor):
             raise TypeError('DINO needs a neck with a `last_layer` (the '
                             f'prototypes), got {type(self.neck).__name__}')
         self.freeze_last_layer = int(freeze_last_layer)
-        self.target_net = CosineEMA(
+        self.target_net = FusedCosineEMA(
             self._student(), momentum=base_momentum, end_momentum=end_momentum)
         self.target_net.eval()
         self.sync_teacher()
@@ -167,11 +171,11 @@ class DINO(BaseSelfSupervisor):
     # ------------------------------------------------------------------
     # training
     # ------------------------------------------------------------------
-    def train_step(self,
-                   data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapper,
-                   forward_module: Optional[nn.Module] = None
-                   ) -> Dict[str, Tensor]:
+    def eager_train_step(self,
+                         data: Union[dict, tuple, list],
+                         optim_wrapper: OptimWrapper,
+                         forward_module: Optional[nn.Module] = None
+                         ) -> Dict[str, Tensor]:
         """Forward, backward, (last-layer freeze), optimiser step, then the
         teacher's EMA update.
 
@@ -203,6 +207,7 @@ class DINO(BaseSelfSupervisor):
             optim_wrapper.step()
             optim_wrapper.zero_grad()
             self.update_teacher()
+        log_vars.update(grad_norm_log(optim_wrapper))
         return log_vars
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor]:
@@ -237,17 +242,29 @@ class DINO(BaseSelfSupervisor):
         # Student: one backbone pass per resolution (views major), one neck
         # pass over all CLS tokens.
         cls_tokens = [
-            self.backbone(torch.cat([inputs[v] for v in views]))[-1]
+            self.part('student_group')(torch.cat([inputs[v] for v in views]))
             for views in groups
         ]
-        student = self.neck((torch.cat(cls_tokens), ))[-1]
-
         with torch.no_grad():
-            teacher = self.target_net(
-                torch.cat([inputs[v] for v in global_views]))[-1]
+            teacher = self.part('teacher_forward')(
+                torch.cat([inputs[v] for v in global_views]))
+        return self.part('loss_terms')(cls_tokens, teacher, num_views,
+                                       len(global_views))
 
-        return self.head.loss(
-            student.chunk(num_views), teacher.chunk(len(global_views)))
+    def student_group(self, images: Tensor) -> Tensor:
+        """Student backbone on one resolution group: CLS tokens."""
+        return self.backbone(images)[-1]
+
+    def teacher_forward(self, images: Tensor) -> Tensor:
+        """Teacher logits of the global views."""
+        return self.target_net(images)[-1]
+
+    def loss_terms(self, cls_tokens: List[Tensor], teacher: Tensor,
+                   num_views: int, num_global: int) -> Dict[str, Tensor]:
+        """Student neck over all CLS tokens, then the head's loss."""
+        student = self.neck((torch.cat(cls_tokens), ))[-1]
+        return self.head.loss(student.chunk(num_views),
+                              teacher.chunk(num_global))
 
 
 @MODEL_WRAPPERS.register_module()

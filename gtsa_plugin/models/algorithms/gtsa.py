@@ -1,15 +1,19 @@
 """GTSA: Geometric Transformation Sensitive Architecture (arXiv 2304.08014)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MessageHub
-from mmpretrain.models import BaseSelfSupervisor, CosineEMA
+from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
+
+from ...engine.optimizers.per_param_clip import grad_norm_log
+from ..utils.compiled_parts import CompiledPartsMixin
+from ..utils.ema import FusedCosineEMA
 
 
 def resolution_groups(inputs: Sequence[Tensor]) -> List[List[int]]:
@@ -56,7 +60,7 @@ def check_momentum(value: float, key: str, open_interval: bool = False
 
 
 @MODELS.register_module()
-class GTSA(BaseSelfSupervisor):
+class GTSA(CompiledPartsMixin, BaseSelfSupervisor):
     """GTSA self-supervised pretraining.
 
     Inputs per batch (from :class:`GTSAMultiCrop` + ``PackInputs``):
@@ -66,8 +70,8 @@ class GTSA(BaseSelfSupervisor):
 
     The student (``backbone`` -> ``neck`` projector -> ``head`` predictor)
     sees all views, one forward per resolution group. The teacher, an EMA of
-    backbone + projector (``target_net``, mmpretrain's :class:`CosineEMA`,
-    momentum ``1 - base_momentum`` -> ``1 - end_momentum`` on a cosine over
+    backbone + projector (``target_net``, :class:`FusedCosineEMA`: mmpretrain's
+    CosineEMA rule without host syncs, momentum ``1 - base_momentum`` -> ``1 - end_momentum`` on a cosine over
     all iterations), is updated before its forward in every iteration, sees
     only the global views and stays in eval mode (no drop path), as the
     reference's momentum encoder. A :class:`RotationHead` classifies each
@@ -76,6 +80,11 @@ class GTSA(BaseSelfSupervisor):
     Losses (each already multiplied by its weight): ``loss_crop``,
     ``loss_pc`` (weight 0 while the epoch is below ``pc_warmup_epochs``) and
     ``loss_rot``; ``acc_rot`` is logged.
+
+    No host-device sync inside the step (index tensors from Python ints,
+    EMA on the device); ``cfg.compile`` compiles the student forward per
+    resolution group, the teacher forward and the losses (see
+    :class:`CompiledPartsMixin`).
 
     Args:
         backbone: Backbone returning feature maps ``(B, C, H/s, W/s)`` as its
@@ -123,7 +132,7 @@ class GTSA(BaseSelfSupervisor):
         self.loss_weights = loss_weights
         self.rot_head = MODELS.build(rot_head)
         self.pc_warmup_epochs = int(pc_warmup_epochs)
-        self.target_net = CosineEMA(
+        self.target_net = FusedCosineEMA(
             nn.Sequential(self.backbone, self.neck),
             momentum=base_momentum,
             end_momentum=end_momentum)
@@ -166,35 +175,67 @@ class GTSA(BaseSelfSupervisor):
                     f'is a multiple of head.feat_stride={stride}')
             view_sizes.append(h)
         groups = resolution_groups(inputs)
-        num_teacher = len(groups[0])
 
         # Student: one backbone pass per resolution group.
         student_maps, pooled_tokens = [], []
         for views in groups:
-            feats = self.backbone(torch.cat([inputs[v] for v in views]))[-1]
-            pooled_tokens.append(feats.mean(dim=(2, 3)))
-            proj = self.neck((feats, ))[-1]
-            student_maps.append(self.head(proj))
+            pooled, maps = self.part('student_group')(
+                torch.cat([inputs[v] for v in views]))
+            pooled_tokens.append(pooled)
+            student_maps.append(maps)
 
         # Teacher: EMA update first, then the global views only.
         self.target_net.update_parameters(
             nn.Sequential(self.backbone, self.neck))
         with torch.no_grad():
-            teacher_maps = self.target_net(
-                torch.cat([inputs[v] for v in groups[0]]))[-1]
+            teacher_maps = self.part('teacher_forward')(
+                torch.cat([inputs[v] for v in groups[0]]))
 
         pc_weight = self.pc_weight()
+        losses = self.part('loss_terms')(
+            student_maps, pooled_tokens, teacher_maps, crop_boxes, rotations,
+            tuple(tuple(g) for g in groups), tuple(view_sizes),
+            pc_weight > 0)
+        losses['loss_pc'] = pc_weight * losses['loss_pc']
+        return losses
+
+    def student_group(self, images: Tensor) -> Tuple[Tensor, Tensor]:
+        """Student on one resolution group: mean backbone patch token
+        ``(N, C)`` and predictor map ``(N, C', h, w)``."""
+        feats = self.backbone(images)[-1]
+        return feats.mean(dim=(2, 3)), self.head(self.neck((feats, ))[-1])
+
+    def teacher_forward(self, images: Tensor) -> Tensor:
+        """Teacher projector map of the global views."""
+        return self.target_net(images)[-1]
+
+    def loss_terms(self, student_maps: List[Tensor],
+                   pooled_tokens: List[Tensor], teacher_maps: Tensor,
+                   crop_boxes: Tensor, rotations: Tensor,
+                   groups: Tuple[Tuple[int, ...], ...],
+                   view_sizes: Tuple[int, ...],
+                   with_pc: bool) -> Dict[str, Tensor]:
+        """Dense and rotation losses (``loss_pc`` unweighted)."""
         dense = self.head.loss(
             student_maps, groups, teacher_maps, crop_boxes, rotations,
-            view_sizes, with_pc=pc_weight > 0)
-        assert num_teacher == teacher_maps.shape[0] // crop_boxes.shape[0]
-
+            view_sizes, with_pc=with_pc)
         # Rotation: every view's mean patch token, views major.
         rot_targets = rotations.t().reshape(-1)
         rot = self.rot_head.loss(torch.cat(pooled_tokens), rot_targets)
-
         return dict(
             loss_crop=self.loss_weights['crop'] * dense['loss_crop'],
-            loss_pc=pc_weight * dense['loss_pc'],
+            loss_pc=dense['loss_pc'],
             loss_rot=self.loss_weights['rot'] * rot['loss'],
             acc_rot=rot['acc'])
+
+    def eager_train_step(self, data: Union[dict, tuple, list],
+                         optim_wrapper) -> Dict[str, Tensor]:
+        """mmengine's ``BaseModel.train_step``, plus the clipped gradient
+        norm (a device tensor) among the logged values."""
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            losses = self._run_forward(data, mode='loss')
+        parsed_losses, log_vars = self.parse_losses(losses)
+        optim_wrapper.update_params(parsed_losses)
+        log_vars.update(grad_norm_log(optim_wrapper))
+        return log_vars

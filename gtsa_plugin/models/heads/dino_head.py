@@ -12,6 +12,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ..utils.autocast import autocast_off
+
 
 @MODELS.register_module()
 class DINOHead(BaseModule):
@@ -106,6 +108,7 @@ class DINOHead(BaseModule):
         self.center.mul_(self.center_momentum).add_(
             batch_center, alpha=1.0 - self.center_momentum)
 
+    @autocast_off
     def loss(self, student_logits: Sequence[Tensor],
              teacher_logits: Sequence[Tensor]) -> Dict[str, Tensor]:
         """The DINO loss of one batch.
@@ -147,14 +150,18 @@ class DINOHead(BaseModule):
         # over the flattened (b, k) axis instead of a loop over pairs.
         ce = -(p_teacher.reshape(num_teacher, -1)
                @ log_p_student.reshape(num_views, -1).t()) / batch  # G,V
-        pair_mask = torch.ones_like(ce, dtype=torch.bool)
-        pair_mask[:, :num_teacher].fill_diagonal_(False)  # v == g
-        loss = ce[pair_mask].sum() / pair_mask.sum()
+        # Pairs v != g, as a 0/1 weight (no boolean indexing: static shapes,
+        # no host sync); their count is known on the host.
+        pair_mask = torch.ones_like(ce)
+        pair_mask[:, :num_teacher].fill_diagonal_(0.)  # v == g
+        num_pairs = num_teacher * (num_views - 1)
+        loss = (ce * pair_mask).sum() / num_pairs
 
         with torch.no_grad():
             hits = (p_teacher.argmax(-1)[:, None] ==
                     student.argmax(-1)[None])  # G,V,B
-            agreement = hits[pair_mask].float().mean()
+            agreement = (hits.float() * pair_mask[..., None]).sum() / (
+                num_pairs * batch)
             if self.training:
                 self.update_center(teacher.flatten(0, 1))
         return dict(

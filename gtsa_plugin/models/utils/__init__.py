@@ -1,7 +1,9 @@
 from . import pretrained_init  # noqa: F401  (weight initializer registry)
 from .crop_geometry import (box_area, box_intersection, rot90_per_sample,
                             rotate_boxes, to_crop_frame)
+from .ema import FusedCosineEMA
 from .pos_embed import resize_pos_embed_offset
 
-__all__ = ['box_area', 'box_intersection', 'rot90_per_sample',
-           'resize_pos_embed_offset', 'rotate_boxes', 'to_crop_frame']
+__all__ = ['FusedCosineEMA', 'box_area', 'box_intersection',
+           'resize_pos_embed_offset', 'rot90_per_sample', 'rotate_boxes',
+           'to_crop_frame']
