@@ -14,7 +14,6 @@ from ..utils.autocast import autocast_off
 from ..utils.crop_geometry import (box_area, box_intersection,
                                    rot90_per_sample, rotate_boxes,
                                    to_crop_frame)
-from ..utils.separable_roi_align import separable_roi_align
 
 
 @lru_cache(maxsize=64)
@@ -71,10 +70,6 @@ class GTSAHead(BaseModule):
         feat_stride: Pixels per feature-map cell (the patch size).
         roi_out_size: RoIAlign output side for (large, small) student maps.
         cells_threshold: A student map with more cells than this is large.
-        roi_align_impl: ``'separable'`` (:func:`separable_roi_align`: the
-            same values as torchvision's RoIAlign as batched matmuls, 2-5x
-            faster forward + backward on CPU, traced by torch.compile) or
-            ``'torchvision'`` (``torchvision.ops.roi_align``).
     """
 
     def __init__(self,
@@ -87,7 +82,6 @@ class GTSAHead(BaseModule):
                  feat_stride: int = 16,
                  roi_out_size: Sequence[int] = (10, 4),
                  cells_threshold: int = 100,
-                 roi_align_impl: str = 'separable',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if feat_stride <= 0:
@@ -103,10 +97,6 @@ class GTSAHead(BaseModule):
             if getattr(loss, 'reduction', 'sum') != 'sum':
                 raise ValueError(f"head.{name} must use reduction='sum' (the "
                                  'head averages over all pairs itself)')
-        if roi_align_impl not in ('separable', 'torchvision'):
-            raise ValueError("head.roi_align_impl must be 'separable' or "
-                             f"'torchvision', got {roi_align_impl!r}")
-        self.roi_align_impl = roi_align_impl
         self.feat_stride = int(feat_stride)
         self.roi_out_size = tuple(int(s) for s in roi_out_size)
         self.cells_threshold = int(cells_threshold)
@@ -149,8 +139,8 @@ class GTSAHead(BaseModule):
 
     def _roi_align(self, maps: Tensor, rows: Tensor, boxes: Tensor,
                    out: int) -> Tensor:
-        if self.roi_align_impl == 'separable':
-            return separable_roi_align(maps, rows, boxes, out)
+        # torchvision's op, not ours: a maintained library kernel (CPU and
+        # CUDA) beats a faster home-made one (see README: Performance).
         return roi_align(
             maps, torch.cat([rows[:, None].to(boxes.dtype), boxes], 1),
             output_size=out, spatial_scale=1.0, sampling_ratio=-1,
