@@ -1,7 +1,8 @@
 """Time a config's full training step against the backbone-only floor.
 
     python tools/benchmark.py CONFIG [--batch-size N] [--iters N]
-        [--warmup N] [--amp] [--device cpu|cuda] [--out FILE.json]
+        [--warmup N] [--precision fp32|fp16|bf16 | --amp]
+        [--device cpu|cuda] [--out FILE.json]
         [--profile] [--flops] [--pipeline-images N] [--pipeline-passes N]
         [--compare-pipeline CONFIG2] [--skip-pipeline] [--skip-model]
         [--threads N] [--cfg-options k=v ...]
@@ -14,10 +15,13 @@ jobs, clocks, the allocator) hits both alike:
    backbone: student forward + backward on all views (one pass per
    resolution group, as the algorithms do), teacher forward without grad on
    the global views (a deepcopy of the backbone), AdamW step over the
-   student backbone (mixed precision with ``--amp``, as the full step);
+   student backbone (mixed precision with ``--precision fp16|bf16`` or
+   ``--amp``, as the full step);
 2. the full step: ``model.train_step(data, optim_wrapper)`` of the config's
    algorithm (GTSA or DINO), with the optimiser wrapper built from the
-   config's ``optim_wrapper`` (its non-AMP twin in fp32, its AMP twin with
+   config's ``optim_wrapper`` switched by
+   ``gtsa_plugin.apis.precision.apply_precision`` (fp32 by default, whatever
+   the config asks; its AMP twin with ``--precision fp16|bf16`` or
    ``--amp``).
 
 Both go through the model's data preprocessor (uint8 views in, as the
@@ -94,9 +98,12 @@ def parse_args(argv=None):
                         help='measured steps of each kind')
     parser.add_argument('--warmup', type=int, default=3,
                         help='unmeasured steps of each kind first')
+    parser.add_argument('--precision', choices=['fp32', 'fp16', 'bf16'],
+                        default=None,
+                        help='fp32 (default), fp16 or bf16 (the AMP optim '
+                        'wrapper; CUDA only)')
     parser.add_argument('--amp', action='store_true',
-                        help='fp16 mixed precision (the AMP optim wrapper; '
-                        'CUDA only)')
+                        help='same as --precision fp16')
     parser.add_argument('--device', choices=['cpu', 'cuda'], default=None,
                         help='default: cuda when available, else cpu')
     parser.add_argument('--out', help='write the results as JSON here')
@@ -126,6 +133,8 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config')
     args = parser.parse_args(argv)
+    if args.amp and args.precision not in (None, 'fp16'):
+        parser.error(f'--amp (fp16) contradicts --precision {args.precision}')
     if args.iters < 1 and not args.skip_model:
         parser.error('--iters must be >= 1')
     if args.warmup < 0:
@@ -302,25 +311,19 @@ def build_multicrop(cfg):
 
 
 def optim_wrapper_cfg(cfg, amp: bool):
-    """The config's optim wrapper, switched to its AMP twin (``amp``) or to
-    the fp32 one."""
-    from gtsa_plugin.apis.runner import _AMP_TWINS
-    wrapper = copy.deepcopy(cfg.optim_wrapper)
-    kind = wrapper.get('type', 'OptimWrapper')
-    to_fp32 = {v: k for k, v in _AMP_TWINS.items()}
-    if amp:
-        if kind in _AMP_TWINS:
-            wrapper['type'] = _AMP_TWINS[kind]
-        elif kind not in to_fp32:
-            raise KeyError(f'--amp: optim_wrapper.type={kind!r} has no AMP '
-                           'twin')
-        wrapper.setdefault('loss_scale', 'dynamic')
-    else:
-        if kind in to_fp32:
-            wrapper['type'] = to_fp32[kind]
-        for key in ('loss_scale', 'dtype', 'use_fsdp'):
-            wrapper.pop(key, None)
-    return wrapper
+    """A copy of the config's optim wrapper, switched to its AMP twin
+    (``amp``; the config's fp16/bf16 when it has one, else fp16) or to the
+    fp32 one (``gtsa_plugin.apis.precision``)."""
+    from mmengine.config import Config
+
+    from gtsa_plugin.apis.precision import (config_precision,
+                                            set_optim_wrapper_precision)
+    one = Config(dict(optim_wrapper=copy.deepcopy(cfg.optim_wrapper)))
+    asked = config_precision(one)
+    precision = (asked if asked != 'fp32' else 'fp16') if amp else 'fp32'
+    set_optim_wrapper_precision(one, precision,
+                                '--amp' if amp else '--precision fp32')
+    return one.optim_wrapper.to_dict()
 
 
 def make_batch(transform, batch_size: int, device: torch.device, seed: int):
@@ -409,8 +412,11 @@ def build_floor(cfg, device: torch.device, amp: bool):
         lr=float(opt_cfg.get('lr', 1e-3)),
         betas=tuple(opt_cfg.get('betas', (0.9, 0.999))),
         weight_decay=float(opt_cfg.get('weight_decay', 0.04)))
-    if amp:
-        wrapper = AmpOptimWrapper(optimizer=optimizer, loss_scale='dynamic')
+    if amp:  # the full step's dtype and loss scale
+        amp_cfg = optim_wrapper_cfg(cfg, True)
+        wrapper = AmpOptimWrapper(optimizer=optimizer,
+                                  loss_scale=amp_cfg['loss_scale'],
+                                  dtype=amp_cfg['dtype'])
     else:
         wrapper = OptimWrapper(optimizer=optimizer)
     return student, teacher, wrapper
@@ -876,7 +882,8 @@ def format_table(res: dict) -> str:
     model = ''
     if res.get('step_s') is not None:
         model = (f'batch {res["batch_size"]} | '
-                 f'{"fp16 AMP" if res["amp"] else "fp32"} | '
+                 f'{res.get("precision", "fp16" if res["amp"] else "fp32")}'
+                 ' | '
                  f'{res["iters"]} iters after {res["warmup"]} warm-up, '
                  'interleaved | ')
     head = (f'{res["config"]} | {res.get("algorithm", "")} | '
@@ -950,8 +957,10 @@ def main(argv=None):
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda: no CUDA device available')
-    if args.amp and args.device != 'cuda':
-        raise SystemExit('--amp needs --device cuda (fp16 AMP)')
+    precision = args.precision or ('fp16' if args.amp else 'fp32')
+    switch = '--amp' if args.amp else f'--precision {precision}'
+    if precision != 'fp32' and args.device != 'cuda':
+        raise SystemExit(f'{switch} needs --device cuda (AMP)')
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -960,6 +969,9 @@ def main(argv=None):
     MMLogger.get_instance('gtsa_benchmark', log_level='WARNING')
 
     cfg = load_cfg(args.config, args.cfg_options)
+    from gtsa_plugin.apis.precision import apply_precision
+    apply_precision(cfg, precision, switch)
+    args.amp = precision != 'fp32'
     result = dict(
         config=args.config,
         device=device_name(device),
@@ -970,6 +982,7 @@ def main(argv=None):
         torch=torch.__version__,
         python=platform.python_version(),
         amp=bool(args.amp),
+        precision=precision,
         iters=args.iters,
         warmup=args.warmup,
         seed=args.seed,
