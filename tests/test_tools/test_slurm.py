@@ -114,8 +114,8 @@ def test_slurm_test_evaluates_a_checkpoint(slurm_train, synthetic_scenes):
     classes = len(os.listdir(osp.join(synthetic_scenes['root'], 'cls',
                                       'val')))
     options = [
-        'model.backbone.arch.embed_dims=96', 'model.backbone.arch.num_layers=4',
-        'model.backbone.arch.num_heads=3',
+        'model.backbone.arch.embed_dims=96',
+        'model.backbone.arch.num_layers=4', 'model.backbone.arch.num_heads=3',
         'model.backbone.arch.feedforward_channels=384',
         'model.backbone.patch_size=8', 'model.backbone.img_size=96',
         'model.backbone.frozen_stages=4',
