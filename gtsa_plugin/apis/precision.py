@@ -25,7 +25,7 @@ explicit request fails before anything is built, naming the switch.
 from __future__ import annotations
 
 import warnings
-from typing import Optional
+from typing import Optional, Union
 
 from mmengine.config import Config
 
@@ -89,10 +89,10 @@ def config_precision(cfg: Config) -> str:
         else 'fp16'
 
 
-def _twin(wrapper: dict, want_amp: bool, switch: str) -> str:
+def _twin(wrapper: dict, want_amp: bool, switch: str) -> Union[str, type]:
     name = _type_name(wrapper)
     if _is_amp_type(name) == want_amp:
-        return name
+        return wrapper.get('type', name)  # as written, scope included
     table = AMP_TWINS if want_amp else _FP32_TWINS
     if name not in table:
         raise KeyError(
