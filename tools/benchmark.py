@@ -1,7 +1,8 @@
 """Time a config's full training step against two floors.
 
     python tools/benchmark.py CONFIG [--batch-size N] [--iters N]
-        [--warmup N] [--amp] [--compile] [--device cpu|cuda]
+        [--warmup N] [--precision fp32|fp16|bf16 | --amp] [--compile]
+        [--device cpu|cuda]
         [--out FILE.json] [--profile] [--flops] [--peak-tflops T]
         [--pipeline-images N] [--pipeline-passes N]
         [--compare-pipeline CONFIG2] [--skip-pipeline] [--skip-model]
@@ -15,7 +16,8 @@ drift (other jobs, clocks, the allocator) hits all alike:
    backbone: student forward + backward on all views (one pass per
    resolution group, as the algorithms do), teacher forward without grad on
    the global views (a deepcopy of the backbone), AdamW step over the
-   student backbone (mixed precision with ``--amp``, as the full step);
+   student backbone (mixed precision with ``--precision fp16|bf16`` or
+   ``--amp``, as the full step);
 2. the architecture floor: a second instance of the config's algorithm
    doing everything but its losses: the same student (GTSA: backbone,
    projector, predictor and rotation head; DINO: backbone and neck) forward
@@ -115,9 +117,12 @@ def parse_args(argv=None):
                         help='measured steps of each kind')
     parser.add_argument('--warmup', type=int, default=3,
                         help='unmeasured steps of each kind first')
+    parser.add_argument('--precision', choices=['fp32', 'fp16', 'bf16'],
+                        default=None,
+                        help='fp32 (default), fp16 or bf16 (the AMP optim '
+                        'wrapper; CUDA only)')
     parser.add_argument('--amp', action='store_true',
-                        help='fp16 mixed precision (the AMP optim wrapper; '
-                        'CUDA only)')
+                        help='same as --precision fp16')
     parser.add_argument('--compile', action='store_true',
                         help='compile what cfg.compile=True compiles (the '
                         'algorithm\'s student/teacher forwards and losses, '
@@ -154,6 +159,8 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config')
     args = parser.parse_args(argv)
+    if args.amp and args.precision not in (None, 'fp16'):
+        parser.error(f'--amp (fp16) contradicts --precision {args.precision}')
     if args.iters < 1 and not args.skip_model:
         parser.error('--iters must be >= 1')
     if args.warmup < 0:
@@ -172,8 +179,10 @@ def main(argv=None):
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda: no CUDA device available')
-    if args.amp and args.device != 'cuda':
-        raise SystemExit('--amp needs --device cuda (fp16 AMP)')
+    precision = args.precision or ('fp16' if args.amp else 'fp32')
+    switch = '--amp' if args.amp else f'--precision {precision}'
+    if precision != 'fp32' and args.device != 'cuda':
+        raise SystemExit(f'{switch} needs --device cuda (AMP)')
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -182,6 +191,9 @@ def main(argv=None):
     MMLogger.get_instance('gtsa_benchmark', log_level='WARNING')
 
     cfg = load_cfg(args.config, args.cfg_options)
+    from gtsa_plugin.apis.precision import apply_precision
+    apply_precision(cfg, precision, switch)
+    args.amp = precision != 'fp32'
     result = dict(
         config=args.config,
         device=device_name(device),
@@ -192,6 +204,7 @@ def main(argv=None):
         torch=torch.__version__,
         python=platform.python_version(),
         amp=bool(args.amp),
+        precision=precision,
         iters=args.iters,
         warmup=args.warmup,
         seed=args.seed,

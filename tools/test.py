@@ -13,7 +13,11 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# A checkout runs its own gtsa_plugin; an installed copy of this script
+# (<package>/.mim/tools/, as mim runs it) imports the installed package.
+_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if osp.isfile(osp.join(_ROOT, 'gtsa_plugin', '__init__.py')):
+    sys.path.insert(0, _ROOT)
 
 from mmengine.config import DictAction  # noqa: E402
 

@@ -24,13 +24,6 @@ TOOLKITS = {
     'mmseg': 'mmseg.utils',
 }
 
-# Optim wrappers of this plugin and their AMP twins (``--amp``).
-_AMP_TWINS = {
-    'OptimWrapper': 'AmpOptimWrapper',
-    'PerParamClipOptimWrapper': 'PerParamClipAmpOptimWrapper',
-}
-
-
 def register_toolkit(cfg: Config) -> str:
     """Import the toolkit named by ``cfg.default_scope`` and register its
     modules; returns the scope."""
@@ -83,19 +76,6 @@ def _use_gloo_without_gpu(cfg: Config) -> None:
                                                 install_cpu_distributed_init)
         install_cpu_distributed_init()
         cpu_model_wrapper_cfg(cfg)
-
-
-def enable_amp(cfg: Config) -> None:
-    """Switch the config's optim wrapper to its mixed-precision twin."""
-    wrapper = cfg.optim_wrapper
-    kind = wrapper.get('type', 'OptimWrapper')
-    if kind in _AMP_TWINS.values():
-        return
-    if kind not in _AMP_TWINS:
-        raise KeyError(f'--amp: optim_wrapper.type={kind!r} has no AMP '
-                       f'variant; expected one of {sorted(_AMP_TWINS)}')
-    wrapper.type = _AMP_TWINS[kind]
-    wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def apply_resume(cfg: Config, resume: Optional[str]) -> None:

@@ -50,9 +50,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv \
 rc=0
 run() {  # algo precision compiled
   local algo=$1 prec=$2 comp=$3 name="$1_vit-s_b${BATCH}_$2"
-  local args=(--device cuda --amp --batch-size "$BATCH" --iters "$ITERS"
+  local args=(--device cuda --precision "$prec" --batch-size "$BATCH" --iters "$ITERS"
               --warmup "$WARMUP" --skip-pipeline)
-  [ "$prec" = bf16 ] && args+=(--cfg-options optim_wrapper.dtype=bfloat16)
   if [ "$comp" = 1 ]; then
     name+=_compiled
     args+=(--compile)

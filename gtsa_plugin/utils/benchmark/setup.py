@@ -30,25 +30,19 @@ def build_multicrop(cfg):
 
 
 def optim_wrapper_cfg(cfg, amp: bool):
-    """The config's optim wrapper, switched to its AMP twin (``amp``) or to
-    the fp32 one."""
-    from gtsa_plugin.apis.runner import _AMP_TWINS
-    wrapper = copy.deepcopy(cfg.optim_wrapper)
-    kind = wrapper.get('type', 'OptimWrapper')
-    to_fp32 = {v: k for k, v in _AMP_TWINS.items()}
-    if amp:
-        if kind in _AMP_TWINS:
-            wrapper['type'] = _AMP_TWINS[kind]
-        elif kind not in to_fp32:
-            raise KeyError(f'--amp: optim_wrapper.type={kind!r} has no AMP '
-                           'twin')
-        wrapper.setdefault('loss_scale', 'dynamic')
-    else:
-        if kind in to_fp32:
-            wrapper['type'] = to_fp32[kind]
-        for key in ('loss_scale', 'dtype', 'use_fsdp'):
-            wrapper.pop(key, None)
-    return wrapper
+    """A copy of the config's optim wrapper, switched to its AMP twin
+    (``amp``; the config's fp16/bf16 when it has one, else fp16) or to the
+    fp32 one (:mod:`gtsa_plugin.apis.precision`)."""
+    from mmengine.config import Config
+
+    from gtsa_plugin.apis.precision import (config_precision,
+                                            set_optim_wrapper_precision)
+    one = Config(dict(optim_wrapper=copy.deepcopy(cfg.optim_wrapper)))
+    asked = config_precision(one)
+    precision = (asked if asked != 'fp32' else 'fp16') if amp else 'fp32'
+    set_optim_wrapper_precision(one, precision,
+                                '--amp' if amp else '--precision fp32')
+    return one.optim_wrapper.to_dict()
 
 
 def make_batch(transform, batch_size: int, device: torch.device, seed: int):
@@ -157,10 +151,11 @@ def build_floor(cfg, device: torch.device, amp: bool):
         betas=tuple(opt_cfg.get('betas', (0.9, 0.999))),
         weight_decay=float(opt_cfg.get('weight_decay', 0.04)),
         fused=True if device.type == 'cuda' else None)
-    if amp:
-        wrapper = AmpOptimWrapper(
-            optimizer=optimizer, loss_scale='dynamic',
-            dtype=optim_wrapper_cfg(cfg, amp).get('dtype'))
+    if amp:  # the full step's dtype and loss scale
+        amp_cfg = optim_wrapper_cfg(cfg, True)
+        wrapper = AmpOptimWrapper(optimizer=optimizer,
+                                  loss_scale=amp_cfg['loss_scale'],
+                                  dtype=amp_cfg['dtype'])
     else:
         wrapper = OptimWrapper(optimizer=optimizer)
     return student, teacher, wrapper
