@@ -39,10 +39,11 @@ CONFIGS = {
     'gtsa': 'configs/gtsa_vit-tiny_demo.py',
     'dino': 'configs/dino_vit-tiny_demo.py',
 }
-METRICS = [  # (key, column title)
+METRICS = [  # (key, column title); obj = mIoU over object classes only
     ('linear_mIoU', 'dense linear mIoU'), ('linear_aAcc', 'dense linear aAcc'),
+    ('linear_obj', 'dense linear obj. mIoU'),
     ('knn_mIoU', 'dense k-NN mIoU'), ('knn_aAcc', 'dense k-NN aAcc'),
-    ('crop_top1', 'crop linear top-1'),
+    ('knn_obj', 'dense k-NN obj. mIoU'), ('crop_top1', 'crop linear top-1'),
 ]
 NAMES = {'random': 'random init', 'gtsa': 'GTSA', 'dino': 'DINO'}
 
@@ -147,6 +148,11 @@ def probe(config: str, ckpt: Optional[str], seed: int, paths: dict,
     crops = crop_linear_probe(backbone, cfg, osp.join(paths['root'], 'cls'),
                               seed=seed)
     out = {f'{p}_{m}': dense[p][m] for p in dense for m in ('mIoU', 'aAcc')}
+    n_stuff = k - len(paths['classes']['coco'])
+    for p in dense:
+        obj = [v for v in dense[p]['IoU'][n_stuff:] if v is not None]
+        out[f'{p}_obj'] = float(np.mean(obj)) if obj else float('nan')
+        out[f'{p}_IoU'] = dense[p]['IoU']
     out['crop_top1'] = crops['top1']
     return out
 
@@ -190,7 +196,7 @@ def plot(table: dict, path: str) -> None:
 
     methods = [m for m in ('random', 'dino', 'gtsa') if m in table]
     keys = [(k, t) for k, t in METRICS if 'aAcc' not in k]
-    fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(7.5, 3.2), dpi=100)
     width = 0.8 / len(methods)
     for i, m in enumerate(methods):
         vals = [np.asarray(table[m][k]) for k, _ in keys]
@@ -198,7 +204,8 @@ def plot(table: dict, path: str) -> None:
                width, yerr=[v.std(ddof=1) if len(v) > 1 else 0 for v in vals],
                label=NAMES[m], capsize=3)
     ax.set_xticks(np.arange(len(keys)) + width * (len(methods) - 1) / 2)
-    ax.set_xticklabels([t for _, t in keys])
+    ax.set_xticklabels([t.replace(' m', '\nm').replace(' top', '\ntop')
+                        for _, t in keys], fontsize=8)
     ax.set_ylabel('% (mean ± std over seeds)')
     ax.legend(frameon=False)
     fig.tight_layout()
@@ -246,7 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             run['probe_s'] = round(time.time() - t0, 1)
             runs.append(run)
             print(f'{NAMES[method]} seed {seed}: ' + ', '.join(
-                f'{k}={v:.1f}' for k, v in run['metrics'].items()),
+                f'{k}={run["metrics"][k]:.1f}' for k, _ in METRICS),
                 flush=True)
             table = summarise(runs)
             summary = dict(args=vars(args), machine=machine(),
