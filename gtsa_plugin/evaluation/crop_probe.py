@@ -15,8 +15,8 @@ from typing import Dict, List, Tuple
 import torch
 
 from .dense_probe import LinearProbe
-from .frozen_features import (IMG_EXTS, _load_images, _normalisation,
-                              backbone_featmap)
+from .frozen_features import (IMG_EXTS, backbone_featmap,
+                              input_normalisation, load_images)
 
 
 def crop_folder(root: str, split: str) -> Tuple[List[str], List[int],
@@ -41,10 +41,10 @@ def pooled_features(backbone: torch.nn.Module, cfg, paths: List[str],
                     img_size: Tuple[int, int],
                     batch_size: int = 64) -> torch.Tensor:
     """``(N, C)`` average-pooled last feature maps of the images."""
-    mean, std, to_rgb = _normalisation(cfg)
+    mean, std, to_rgb = input_normalisation(cfg)
     out = []
     for start in range(0, len(paths), batch_size):
-        x = _load_images(paths[start:start + batch_size], img_size, mean,
+        x = load_images(paths[start:start + batch_size], img_size, mean,
                          std, to_rgb)
         out.append(backbone_featmap(backbone, x).float().mean((2, 3)))
     return torch.cat(out)

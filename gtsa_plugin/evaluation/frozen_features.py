@@ -92,7 +92,9 @@ def cell_labels(label: np.ndarray, grid_hw: Tuple[int, int], num_classes: int,
     return torch.where(major == num_classes, IGNORE_INDEX, major).numpy()
 
 
-def _normalisation(cfg) -> Tuple[torch.Tensor, torch.Tensor, bool]:
+def input_normalisation(cfg) -> Tuple[torch.Tensor, torch.Tensor, bool]:
+    """``(mean, std, to_rgb)`` of the config's data preprocessor (ImageNet's
+    when it has none); mean/std as ``(1, 3, 1, 1)``."""
     pre = cfg.model.get('data_preprocessor') or cfg.get(
         'data_preprocessor') or {}
     mean = torch.tensor(pre.get('mean', [123.675, 116.28, 103.53]),
@@ -159,9 +161,11 @@ def backbone_featmap(backbone: torch.nn.Module,
     return out
 
 
-def _load_images(paths: Sequence[str], img_size: Tuple[int, int],
-                 mean: torch.Tensor, std: torch.Tensor,
-                 to_rgb: bool) -> torch.Tensor:
+def load_images(paths: Sequence[str], img_size: Tuple[int, int],
+                mean: torch.Tensor, std: torch.Tensor,
+                to_rgb: bool) -> torch.Tensor:
+    """Images resized to ``img_size`` ``(w, h)``, normalised, ``(B, 3, h, w)``
+    (RGB, or BGR when the model's preprocessor does not swap channels)."""
     arrays = []
     for p in paths:
         img = Image.open(p).convert('RGB').resize(img_size, Image.BILINEAR)
@@ -211,7 +215,7 @@ def extract_features(backbone: torch.nn.Module, cfg, data_dir: str,
                      reduce_zero_label: bool = True, seed: int = 0,
                      progress: bool = True) -> Dict[str, object]:
     """Run the backbone over both splits; see the module docstring."""
-    mean, std, to_rgb = _normalisation(cfg)
+    mean, std, to_rgb = input_normalisation(cfg)
     out: Dict[str, object] = dict(img_size=list(img_size),
                                   num_classes=num_classes)
     gen = torch.Generator().manual_seed(seed)
@@ -225,7 +229,7 @@ def extract_features(backbone: torch.nn.Module, cfg, data_dir: str,
             batches = tqdm(batches, desc=f'features {split}', unit='batch')
         for start in batches:
             chunk = pairs[start:start + batch_size]
-            x = _load_images([p for p, _ in chunk], img_size, mean, std,
+            x = load_images([p for p, _ in chunk], img_size, mean, std,
                              to_rgb)
             fmap = backbone_featmap(backbone, x).float()
             if split == 'validation':
