@@ -85,8 +85,13 @@ def pretrain(method: str, seed: int, args: argparse.Namespace,
     ``ckpt`` and ``wall_s`` (None when reused)."""
     work_dir = osp.join(args.out_dir, 'runs', f'{method}_seed{seed}')
     ckpt = osp.join(work_dir, f'epoch_{args.epochs}.pth')
+    timing = osp.join(work_dir, 'pretrain_wall_s.json')
     if osp.isfile(ckpt):
-        return dict(ckpt=ckpt, wall_s=None)
+        wall = None
+        if osp.isfile(timing):
+            with open(timing) as f:
+                wall = json.load(f)['wall_s']
+        return dict(ckpt=ckpt, wall_s=wall)
     e = args.epochs
     options = [
         f'train_dataloader.dataset.data_root={data_root}',
@@ -117,7 +122,10 @@ def pretrain(method: str, seed: int, args: argparse.Namespace,
                                f'see {work_dir}/stdout.log')
     if not osp.isfile(ckpt):
         raise RuntimeError(f'{ckpt} was not written')
-    return dict(ckpt=ckpt, wall_s=round(time.time() - start, 1))
+    wall = round(time.time() - start, 1)
+    with open(timing, 'w') as f:
+        json.dump(dict(wall_s=wall), f)
+    return dict(ckpt=ckpt, wall_s=wall)
 
 
 def probe(config: str, ckpt: Optional[str], seed: int, paths: dict,
