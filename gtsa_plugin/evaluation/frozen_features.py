@@ -266,7 +266,8 @@ def cached_features(cache_dir: Optional[str], key: str,
         return compute()
     path = osp.join(cache_dir, f'features_{key}.pt')
     if osp.isfile(path):
-        return torch.load(path, map_location='cpu', weights_only=True)
+        from gtsa_plugin.utils.checkpoint import safe_load
+        return safe_load(path, map_location='cpu')
     result = compute()
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f'{path}.tmp-{os.getpid()}'
