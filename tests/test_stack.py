@@ -28,11 +28,12 @@ def test_mmcv_compiled_ops_run_on_cpu():
 
 
 def test_plugin_registers_into_the_toolkits():
-    import gtsa_plugin  # noqa: F401
     from mmdet.registry import MODELS as DET_MODELS
     from mmengine.registry import WEIGHT_INITIALIZERS
     from mmpretrain.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
     from mmseg.registry import MODELS as SEG_MODELS
+
+    import gtsa_plugin  # noqa: F401
     for name in ('GTSA', 'GTSAHead', 'RotationHead', 'DenseProjector',
                  'NegativeCosineLoss', 'PatchCorrespondenceLoss'):
         assert MODELS.get(name) is not None, name

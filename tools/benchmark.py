@@ -172,7 +172,6 @@ def parse_args(argv=None):
     return args
 
 
-
 def main(argv=None):
     args = parse_args(argv)
     if args.device is None:

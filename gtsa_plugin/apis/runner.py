@@ -24,6 +24,7 @@ TOOLKITS = {
     'mmseg': 'mmseg.utils',
 }
 
+
 def register_toolkit(cfg: Config) -> str:
     """Import the toolkit named by ``cfg.default_scope`` and register its
     modules; returns the scope."""

@@ -159,7 +159,7 @@ def check_image_folder(data_root: Optional[str], synthetic_if_missing=None,
 def _listing(kind: str, paths: List[str]) -> str:
     shown = ', '.join(printable(p) for p in paths[:5])
     return f'{len(paths)} {kind}: {shown}' + (' ...' if len(paths) > 5
-                                               else '')
+                                              else '')
 
 
 @DATASETS.register_module()

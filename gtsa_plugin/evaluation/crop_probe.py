@@ -15,8 +15,8 @@ from typing import Dict, List, Tuple
 import torch
 
 from .dense_probe import LinearProbe
-from .frozen_features import (IMG_EXTS, backbone_featmap,
-                              input_normalisation, load_images)
+from .frozen_features import (IMG_EXTS, backbone_featmap, input_normalisation,
+                              load_images)
 
 
 def crop_folder(root: str, split: str) -> Tuple[List[str], List[int],
@@ -45,7 +45,7 @@ def pooled_features(backbone: torch.nn.Module, cfg, paths: List[str],
     out = []
     for start in range(0, len(paths), batch_size):
         x = load_images(paths[start:start + batch_size], img_size, mean,
-                         std, to_rgb)
+                        std, to_rgb)
         out.append(backbone_featmap(backbone, x).float().mean((2, 3)))
     return torch.cat(out)
 

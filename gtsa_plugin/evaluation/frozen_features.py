@@ -230,7 +230,7 @@ def extract_features(backbone: torch.nn.Module, cfg, data_dir: str,
         for start in batches:
             chunk = pairs[start:start + batch_size]
             x = load_images([p for p, _ in chunk], img_size, mean, std,
-                             to_rgb)
+                            to_rgb)
             fmap = backbone_featmap(backbone, x).float()
             if split == 'validation':
                 maps.append(fmap.half())

@@ -220,8 +220,9 @@ _INSTALLED = False
 
 def install_atomic_checkpoint_saving() -> None:
     """Route mmengine's checkpoint saving through
-    :func:`atomic_save_checkpoint` and make ``type='CheckpointHook'`` build :class:`AtomicCheckpointHook`.
-    Idempotent; called on ``import gtsa_plugin``."""
+    :func:`atomic_save_checkpoint` and make ``type='CheckpointHook'`` build
+    :class:`AtomicCheckpointHook`. Idempotent; called on
+    ``import gtsa_plugin``."""
     global _INSTALLED, _ORIGINAL_SAVE_CHECKPOINT
     if _INSTALLED:
         return

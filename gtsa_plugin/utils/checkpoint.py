@@ -34,8 +34,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
-    'CorruptCheckpointError', 'UnsafeCheckpointError', 'install_safe_checkpoint_loading', 'safe_load',
-    'safe_globals'
+    'CorruptCheckpointError', 'UnsafeCheckpointError',
+    'install_safe_checkpoint_loading', 'safe_load', 'safe_globals'
 ]
 
 

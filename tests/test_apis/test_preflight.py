@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
+import reliability_helpers as rh
 from mmengine.config import Config
 
-import reliability_helpers as rh
 from gtsa_plugin.apis.runner import load_config, preflight
 
 

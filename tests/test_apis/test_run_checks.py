@@ -8,9 +8,9 @@ model): no model is built in these tests.
 from __future__ import annotations
 
 import pytest
+import reliability_helpers as rh
 from mmengine.runner import Runner
 
-import reliability_helpers as rh
 from gtsa_plugin.apis.runner import load_config, preflight
 
 
@@ -65,7 +65,7 @@ def test_no_workers_builds_a_dataloader(config, ten_images):
     """torch refuses persistent_workers=True with num_workers=0; every
     config set persistent_workers."""
     cfg = _cfg(ten_images, config, **{'train_dataloader.num_workers': 0,
-                                       'train_dataloader.batch_size': 4})
+                                      'train_dataloader.batch_size': 4})
     preflight(cfg)
     assert cfg.train_dataloader.persistent_workers is False
     with rh.pretrain_scope():

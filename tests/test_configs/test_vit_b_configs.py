@@ -6,10 +6,9 @@ from __future__ import annotations
 import os.path as osp
 
 import pytest
+import reliability_helpers as rh
 import torch
 from mmengine.config import Config
-
-import reliability_helpers as rh
 
 VIT_B = dict(embed_dims=768, num_layers=12, num_heads=12,
              feedforward_channels=3072)

@@ -7,11 +7,11 @@ import os.path as osp
 
 import numpy as np
 import pytest
+import reliability_helpers as rh
 import torch
 from mmengine.logging import MMLogger
 from torch.utils.data import DataLoader
 
-import reliability_helpers as rh
 from gtsa_plugin.datasets import UnlabeledImageFolder
 from gtsa_plugin.datasets.transforms.loading import (UnreadableImageError,
                                                      read_rgb)
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.filterwarnings('ignore:skipping unreadable image')
 def _pretrain_scope():
     with rh.pretrain_scope():
         yield
+
 
 # The demo's crops (96/48 px), so tiny and extreme images really get
 # upsampled / squeezed.

@@ -3,7 +3,6 @@ synthetic datasets and the repo's CLI entry points."""
 from __future__ import annotations
 
 import pytest
-
 from downstream_helpers import (NUM_CLASSES, load_tool,
                                 save_pretrain_checkpoint, tiny_vit)
 

@@ -5,13 +5,13 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.registry import MODELS, init_default_scope
-from mmpretrain.models.utils import resize_pos_embed
-
 from downstream_helpers import (TINY_PATCH, config_path, load_tool,
                                 mmdet_options, mmpretrain_options,
                                 mmseg_options, save_pretrain_checkpoint,
                                 tiny_vit, to_cli)
+from mmengine.registry import MODELS, init_default_scope
+from mmpretrain.models.utils import resize_pos_embed
+
 from gtsa_plugin.apis.runner import load_config, register_toolkit
 from gtsa_plugin.models.utils.pretrained_init import BackboneKeysError
 

@@ -1,7 +1,6 @@
 """Mask R-CNN on the tiny ViT: train 2 iterations with tools/train.py and
 evaluate with tools/test.py (mmdet's CocoMetric) on synthetic COCO."""
 import pytest
-
 from downstream_helpers import (assert_finite_metrics, config_path,
                                 mmdet_options, train_then_test)
 

@@ -7,11 +7,10 @@ import os.path as osp
 
 import pytest
 import torch
-from PIL import Image
-
 from downstream_helpers import (assert_finite_metrics, config_path,
                                 last_checkpoint, mmpretrain_options,
                                 train_then_test)
+from PIL import Image
 
 
 def _backbone(state_dict: dict, prefix: str) -> dict:

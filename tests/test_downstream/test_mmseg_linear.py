@@ -5,7 +5,6 @@ import os.path as osp
 
 import pytest
 import torch
-
 from downstream_helpers import (CONFIG_DIR, TINY_ARCH, _loader_options,
                                 assert_finite_metrics, last_checkpoint,
                                 tiny_backbone_options, train_then_test)

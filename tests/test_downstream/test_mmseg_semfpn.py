@@ -2,7 +2,6 @@
 tools/train.py and evaluate with tools/test.py (mmseg's IoUMetric) on
 synthetic ADE20K."""
 import pytest
-
 from downstream_helpers import (assert_finite_metrics, config_path,
                                 mmseg_options, train_then_test)
 

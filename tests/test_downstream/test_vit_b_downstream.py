@@ -7,10 +7,9 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-
 from downstream_helpers import (CONFIG_DIR, last_checkpoint, mmdet_options,
                                 mmpretrain_options, mmseg_options, to_cli)
+from mmengine.config import Config
 
 VIT_B = dict(embed_dims=768, num_layers=12, num_heads=12,
              feedforward_channels=3072)

@@ -8,10 +8,10 @@ import signal
 import textwrap
 
 import pytest
+import reliability_helpers as rh
 import torch
 from mmengine.hooks import CheckpointHook
 
-import reliability_helpers as rh
 from gtsa_plugin.utils.atomic_save import (AtomicCheckpointHook,
                                            atomic_save_checkpoint,
                                            atomic_write)

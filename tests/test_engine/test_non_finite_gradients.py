@@ -13,12 +13,12 @@ import os.path as osp
 from types import SimpleNamespace
 
 import pytest
+import reliability_helpers as rh
 import torch
 import torch.nn as nn
 from mmengine.logging import MessageHub, MMLogger
 from mmengine.registry import OPTIM_WRAPPERS
 
-import reliability_helpers as rh
 from gtsa_plugin.engine.hooks import (NonFiniteGradientError,
                                       NonFiniteLossHook, NonFiniteStateError)
 from gtsa_plugin.utils.checkpoint import safe_load

@@ -14,10 +14,10 @@ import shutil
 import uuid
 
 import pytest
+import reliability_helpers as rh
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
-import reliability_helpers as rh
 from gtsa_plugin.apis.resume import find_latest_checkpoint
 from gtsa_plugin.apis.runner import apply_resume, load_config, preflight
 from gtsa_plugin.utils.checkpoint import safe_load
@@ -95,7 +95,7 @@ def test_copied_work_dir_never_resumes_from_the_original(runs):
 
 
 def test_bare_resume_in_an_empty_work_dir_starts_from_scratch(tmp_path,
-                                                               runs):
+                                                              runs):
     log_file = _log_to(tmp_path)
     cfg = _cfg(runs, str(tmp_path / 'empty'))
     preflight(cfg)

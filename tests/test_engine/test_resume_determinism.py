@@ -20,9 +20,9 @@ import threading
 from typing import Dict
 
 import pytest
+import reliability_helpers as rh
 import torch
 
-import reliability_helpers as rh
 from gtsa_plugin.utils.checkpoint import safe_load
 
 pytestmark = pytest.mark.slow

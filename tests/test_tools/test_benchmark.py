@@ -68,7 +68,8 @@ def test_gtsa_demo_cpu_run_with_profile_and_pipeline(repo_root, tmp_path):
     res = json.loads(out.read_text())
 
     for key in ('device', 'torch', 'batch_size', 'floor_step_s', 'step_s',
-                'ratio', 'arch_floor_step_s', 'arch_ratio', 'floor_peak_mem_gib', 'peak_mem_gib',
+                'ratio', 'arch_floor_step_s', 'arch_ratio',
+                'floor_peak_mem_gib', 'peak_mem_gib',
                 'pipeline_img_per_s_per_worker', 'config', 'amp', 'iters',
                 'floor_step_spread_s', 'step_spread_s', 'mem_method',
                 'load_average_start'):

@@ -2,7 +2,6 @@
 config key, also through the command line (a real process: exit status and
 stderr are what a user sees)."""
 import pytest
-
 import reliability_helpers as rh
 
 

@@ -16,9 +16,8 @@ import signal
 import time
 
 import pytest
-from mmengine.config import Config
-
 import reliability_helpers as rh
+from mmengine.config import Config
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os.path as osp
 
 import pytest
-
 import reliability_helpers as rh
+
 from gtsa_plugin.engine.hooks import state_digest
 from gtsa_plugin.utils.checkpoint import safe_load
 

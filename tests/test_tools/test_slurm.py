@@ -13,7 +13,6 @@ import stat
 import sys
 
 import pytest
-
 import reliability_helpers as rh
 
 pytestmark = pytest.mark.slow

@@ -37,7 +37,7 @@ def _scalars(work_dir):
 
 @pytest.mark.slow
 def test_demo_trains_two_epochs_then_resumes(repo_root, synthetic_scenes,
-                                            tmp_path):
+                                             tmp_path):
     work_dir = tmp_path / 'work'
     data_root = synthetic_scenes['unlabeled']
     _train(repo_root, work_dir, data_root, 2)

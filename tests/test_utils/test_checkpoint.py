@@ -29,7 +29,8 @@ def _runner(work_dir, max_epochs, resume=False):
     return Runner(
         model=TinyModel(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=data, batch_size=4,
-                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              sampler=dict(type='DefaultSampler',
+                                           shuffle=False),
                               collate_fn=dict(type='pseudo_collate')),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.1)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),

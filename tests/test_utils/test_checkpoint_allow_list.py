@@ -13,10 +13,10 @@ import uuid
 
 import numpy as np
 import pytest
+import reliability_helpers as rh
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-import reliability_helpers as rh
 from gtsa_plugin.utils.checkpoint import UnsafeCheckpointError, safe_load
 
 

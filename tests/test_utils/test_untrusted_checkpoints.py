@@ -11,9 +11,9 @@ import os.path as osp
 import re
 
 import pytest
+import reliability_helpers as rh
 import torch
 
-import reliability_helpers as rh
 from gtsa_plugin.utils.checkpoint import UnsafeCheckpointError, safe_load
 
 
@@ -67,8 +67,7 @@ def test_getattr_is_bound_to_history_buffer_statistics(kind, evil):
 
 def test_mmengine_loaders_go_through_the_allow_list(evil):
     """The loaders behind resume, load_from and init_cfg."""
-    from mmengine.runner.checkpoint import (CheckpointLoader,
-                                            _load_checkpoint)
+    from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
     path, marker = evil('getattr_torch_global')
     for load in (_load_checkpoint, CheckpointLoader.load_checkpoint):
         with pytest.raises(UnsafeCheckpointError, match=re.escape(path)):

@@ -190,7 +190,8 @@ def markdown_table(table: dict) -> str:
         cells = [NAMES[method], str(n)]
         for key, _ in METRICS:
             v = np.asarray(row[key])
-            cells.append(f'{v.mean():.1f} ± {v.std(ddof=1) if n > 1 else 0:.1f}')
+            cells.append(
+                f'{v.mean():.1f} ± {v.std(ddof=1) if n > 1 else 0:.1f}')
         wall = row.get('wall_s')
         cells.append(f'{np.mean(wall):.0f}' if wall else '-')
         lines.append('| ' + ' | '.join(cells) + ' |')

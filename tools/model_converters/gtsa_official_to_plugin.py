@@ -20,7 +20,11 @@ import os.path as osp
 import sys
 from typing import Dict
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(
+    0, osp.dirname(
+        osp.dirname(
+            osp.dirname(
+                osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
@@ -43,8 +47,6 @@ PREFIXES = {
 }
 
 
-
-
 def convert_gtsa_official(model_state: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """Map the reference's ``model`` state dict to ours.
 
@@ -56,7 +58,8 @@ def convert_gtsa_official(model_state: Dict[str, Tensor]) -> Dict[str, Tensor]:
         key = key[len('module.'):] if key.startswith('module.') else key
         prefix = next((p for p in PREFIXES if key.startswith(p)), None)
         if prefix is None:
-            raise KeyError(f'unexpected key in the reference checkpoint: {key}')
+            raise KeyError(
+                f'unexpected key in the reference checkpoint: {key}')
         groups[prefix][key[len(prefix):]] = value
     out: Dict[str, Tensor] = {}
     for prefix, params in groups.items():

@@ -190,7 +190,7 @@ def network_size(height: int, width: int, short: int,
 def display_size(height: int, width: int, max_side: int) -> Tuple[int, int]:
     scale = min(1.0, max_side / max(height, width))
     return max(1, int(round(height * scale))), max(1, int(round(width *
-                                                                 scale)))
+                                                                scale)))
 
 
 # ------------------------------------------------------------- pictures

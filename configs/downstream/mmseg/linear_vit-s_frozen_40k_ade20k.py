@@ -9,7 +9,8 @@
 # DINOv2's "linear" setting without its BN), upsampled bilinearly to the
 # label resolution by mmseg. Scored with IoUMetric, as every mmseg config.
 #
-#   python tools/train.py configs/downstream/mmseg/linear_vit-s_frozen_40k_ade20k.py \
+#   python tools/train.py \
+#       configs/downstream/mmseg/linear_vit-s_frozen_40k_ade20k.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PRETRAIN.pth
 _base_ = ['./semfpn_vit-s_40k_ade20k.py']
 

@@ -6,6 +6,7 @@ from typing import List
 import cv2
 import numpy as np
 
+
 def tight_bbox(mask: np.ndarray) -> List[int]:
     """``[x, y, w, h]`` of the non-zero pixels of a bool/uint8 mask."""
     return [int(v) for v in cv2.boundingRect(mask.view(np.uint8))]
@@ -62,4 +63,3 @@ def mask_to_coco_segmentation(mask: np.ndarray) -> object:
             return polys
     rle = mask_utils.encode(np.asfortranarray(m8))
     return {'size': [int(h), int(w)], 'counts': rle['counts'].decode('ascii')}
-

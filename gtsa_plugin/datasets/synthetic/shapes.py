@@ -10,14 +10,15 @@ from typing import List, Sequence, Tuple
 import cv2
 import numpy as np
 
+
 def circle(n: int = 48, radius: float = 1., cx: float = 0.,
-            cy: float = 0.) -> np.ndarray:
+           cy: float = 0.) -> np.ndarray:
     a = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return np.stack([cx + radius * np.cos(a), cy + radius * np.sin(a)], 1)
 
 
 def shape_polygons(name: str, rng: np.random.Generator
-                    ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+                   ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
     """Unit-radius outline of a class: (filled polygons, hole polygons).
 
     All vertices lie within distance 1 of the origin, so scaling by ``r``
@@ -70,8 +71,8 @@ def fill(mask: np.ndarray, polys: Sequence[np.ndarray], value: int) -> None:
 
 
 def rasterise(cls_name: str, cx: float, cy: float, radius: float,
-               theta: float, size_hw: Tuple[int, int],
-               rng: np.random.Generator) -> np.ndarray:
+              theta: float, size_hw: Tuple[int, int],
+              rng: np.random.Generator) -> np.ndarray:
     """Boolean (H, W) mask of one object placed at (cx, cy), rotated."""
     fills, holes = shape_polygons(cls_name, rng)
     rot = np.array([[np.cos(theta), -np.sin(theta)],
@@ -85,4 +86,3 @@ def rasterise(cls_name: str, cx: float, cy: float, radius: float,
     if holes:
         fill(mask, [place(p) for p in holes], 0)
     return mask.astype(bool)
-

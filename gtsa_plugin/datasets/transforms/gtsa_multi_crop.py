@@ -1,7 +1,7 @@
 """GTSA's multi-crop transform: overlapping crops, each rotated by k x 90."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -16,9 +16,10 @@ class GTSAMultiCrop(BaseMultiCrop):
 
     Per image: ``num_crops[0]`` global crops then the other groups (locals).
     Every crop after the first must overlap EACH global crop sampled before
-    it by more than ``min_overlap`` of the image area (``global_overlap_factor``
-    times that between two globals); it is resampled until it does. Each crop
-    then goes through its group's photometric pipeline and is rotated
+    it by more than ``min_overlap`` of the image area
+    (``global_overlap_factor`` times that between two globals); it is
+    resampled until it does. Each crop then goes through its group's
+    photometric pipeline and is rotated
     counter-clockwise by ``k x 90`` degrees, ``k`` uniform in {0, 1, 2, 3}
     (``np.rot90(img, k)`` on HWC == ``torch.rot90(x, k, dims=(-2, -1))`` on
     CHW == torchvision ``rotate(img, 90 * k)``). No flips.
@@ -55,13 +56,14 @@ class GTSAMultiCrop(BaseMultiCrop):
                  rotate: bool = True,
                  max_attempts: int = 100,
                  **kwargs) -> None:
-        super().__init__(
-            crop_sizes=crop_sizes, num_crops=num_crops, scales=scales, **kwargs)
+        super().__init__(crop_sizes=crop_sizes, num_crops=num_crops,
+                         scales=scales, **kwargs)
         min_overlap = check_number(min_overlap, 'min_overlap')
         global_overlap_factor = check_number(global_overlap_factor,
                                              'global_overlap_factor')
         if not 0 <= min_overlap < 1:
-            raise ValueError(f'min_overlap must be in [0, 1), got {min_overlap}')
+            raise ValueError(
+                f'min_overlap must be in [0, 1), got {min_overlap}')
         if global_overlap_factor <= 0:
             raise ValueError('global_overlap_factor must be positive, got '
                              f'{global_overlap_factor}')

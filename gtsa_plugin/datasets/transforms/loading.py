@@ -61,7 +61,8 @@ def read_rgb(path: str) -> np.ndarray:
     except UnreadableImageError:
         raise
     except Exception as err:  # PIL raises many types for bad files
-        raise UnreadableImageError(path, f'{type(err).__name__}: {err}') from None
+        raise UnreadableImageError(
+            path, f'{type(err).__name__}: {err}') from None
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise UnreadableImageError(path, f'empty image of shape {rgb.shape}')
     return rgb

@@ -100,9 +100,11 @@ class BaseMultiCrop(BaseTransform):
                 f'crop_sizes {list(crop_sizes)} and num_crops '
                 f'{list(num_crops)} must have one entry per crop group')
         if any(n <= 0 for n in self.num_crops):
-            raise ValueError(f'num_crops must all be positive, got {list(num_crops)}')
+            raise ValueError(
+                f'num_crops must all be positive, got {list(num_crops)}')
         if any(s <= 0 for s in self.crop_sizes):
-            raise ValueError(f'crop_sizes must all be positive, got {list(crop_sizes)}')
+            raise ValueError(
+                f'crop_sizes must all be positive, got {list(crop_sizes)}')
         if size_divisor <= 0 or any(s % size_divisor for s in self.crop_sizes):
             raise ValueError(
                 f'crop_sizes {self.crop_sizes} must be multiples of '
@@ -110,8 +112,8 @@ class BaseMultiCrop(BaseTransform):
         self.scales = _as_pairs(scales, 'scales', groups)
         for lo, hi in self.scales:
             if not 0 < lo <= hi <= 1:
-                raise ValueError(
-                    f'scales must satisfy 0 < min <= max <= 1, got {list(scales)}')
+                raise ValueError('scales must satisfy 0 < min <= max <= 1, '
+                                 f'got {list(scales)}')
         if not 0 < ratio[0] <= ratio[1]:
             raise ValueError(f'ratio must satisfy 0 < min <= max, got {ratio}')
         self.ratio = (float(ratio[0]), float(ratio[1]))

@@ -70,9 +70,10 @@ class GTSA(CompiledPartsMixin, BaseSelfSupervisor):
 
     The student (``backbone`` -> ``neck`` projector -> ``head`` predictor)
     sees all views, one forward per resolution group. The teacher, an EMA of
-    backbone + projector (``target_net``, :class:`FusedCosineEMA`: mmpretrain's
-    CosineEMA rule without host syncs, momentum ``1 - base_momentum`` -> ``1 - end_momentum`` on a cosine over
-    all iterations), is updated before its forward in every iteration, sees
+    backbone + projector (``target_net``, :class:`FusedCosineEMA`:
+    mmpretrain's CosineEMA rule without host syncs, momentum
+    ``1 - base_momentum`` -> ``1 - end_momentum`` on a cosine over all
+    iterations), is updated before its forward in every iteration, sees
     only the global views and stays in eval mode (no drop path), as the
     reference's momentum encoder. A :class:`RotationHead` classifies each
     view's rotation from its mean backbone patch token.

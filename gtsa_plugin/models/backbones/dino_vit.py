@@ -128,4 +128,3 @@ class DINOVisionTransformer(VisionTransformer):
             if i in self.out_indices:
                 outs.append(self._format_output(x, patch_resolution))
         return tuple(outs)
-

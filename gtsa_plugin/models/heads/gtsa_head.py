@@ -85,7 +85,8 @@ class GTSAHead(BaseModule):
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if feat_stride <= 0:
-            raise ValueError(f'feat_stride must be positive, got {feat_stride}')
+            raise ValueError(
+                f'feat_stride must be positive, got {feat_stride}')
         if len(roi_out_size) != 2 or min(roi_out_size) <= 0:
             raise ValueError(
                 f'roi_out_size must be two positive ints, got {roi_out_size}')

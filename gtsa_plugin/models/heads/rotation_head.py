@@ -1,7 +1,7 @@
 """Predicts which of the four rotations a crop went through."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict
 
 import torch
 import torch.nn as nn

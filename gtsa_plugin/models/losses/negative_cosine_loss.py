@@ -27,14 +27,16 @@ class NegativeCosineLoss(nn.Module):
     def __init__(self, reduction: str = 'mean') -> None:
         super().__init__()
         if reduction not in ('mean', 'sum'):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+            raise ValueError(
+                f"reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
 
     def forward(self,
                 pred: Tensor,
                 target: Tensor,
                 weight: Optional[Tensor] = None) -> Tensor:
-        cos = F.cosine_similarity(pred.float(), target.float(), dim=1, eps=1e-8)
+        cos = F.cosine_similarity(
+            pred.float(), target.float(), dim=1, eps=1e-8)
         per_sample = -cos.flatten(1).mean(1)
         if weight is None:
             return per_sample.mean() if self.reduction == 'mean' \

@@ -48,7 +48,8 @@ class PatchCorrespondenceLoss(nn.Module):
         self.num_matches = tuple(int(m) for m in num_matches)
         self.cells_threshold = int(cells_threshold)
         if reduction not in ('mean', 'sum'):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+            raise ValueError(
+                f"reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
 
     def pair_losses(self, student: Tensor, teacher: Tensor) -> Tensor:

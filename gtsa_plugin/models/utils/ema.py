@@ -33,9 +33,10 @@ class FusedCosineEMA(BaseAveragedModel):
 
     and the first call (``steps == 0``) copies the source (``m = 1``).
     ``max_iters`` comes from mmengine's MessageHub (a host number, as in
-    CosineEMA; unset, the momentum stays at ``momentum``). Unlike CosineEMA, ``m_t`` and the ``steps == 0`` /
-    ``interval`` tests are computed on the device from the ``steps``
-    buffer, and all parameters move in one ``torch._foreach_lerp_`` per
+    CosineEMA; unset, the momentum stays at ``momentum``). Unlike
+    CosineEMA, ``m_t`` and the ``steps == 0`` / ``interval`` tests are
+    computed on the device from the ``steps`` buffer, and all parameters
+    move in one ``torch._foreach_lerp_`` per
     dtype instead of a Python loop of ``mul_``/``add_`` pairs: no
     ``float(tensor)`` or ``bool(tensor)`` per update, so the GPU queue never
     drains. The state dict is CosineEMA's (``module.*`` and the ``steps``

@@ -7,6 +7,7 @@ import torch
 
 GIB = float(1 << 30)
 
+
 def cpu_model() -> str:
     try:
         with open('/proc/cpuinfo') as f:
@@ -34,6 +35,7 @@ def load_average():
 def sync(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
+
 
 def _proc_status_kib(field: str):
     try:

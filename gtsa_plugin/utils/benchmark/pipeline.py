@@ -13,6 +13,7 @@ import torch
 from .setup import PIPELINE_IMAGE_SIZE
 from .timing import summarize
 
+
 def write_scenes(root: str, num_images: int, seed: int):
     """``num_images`` real-size JPEGs from the synthetic scene generator;
     returns their paths."""

@@ -6,6 +6,7 @@ import torch
 from .machine import sync
 from .setup import full_step
 
+
 def _region_targets(model, wrapper):
     """(label, object, method name) of the algorithm's parts that exist."""
     head = getattr(model, 'head', None)

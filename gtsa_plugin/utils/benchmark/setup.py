@@ -6,6 +6,7 @@ import torch
 
 PIPELINE_IMAGE_SIZE = (640, 480)  # (width, height), COCO-like
 
+
 def load_cfg(path: str, cfg_options=None):
     from gtsa_plugin.apis.runner import load_config, register_toolkit
     cfg = load_config(path, cfg_options)

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from .machine import GIB, PeakMemory, state_bytes, sync
-from .setup import (arch_floor_step, build_floor, build_full,
-                    build_multicrop, floor_step, full_step, make_batch,
-                    setup_message_hub)
+from .setup import (arch_floor_step, build_floor, build_full, build_multicrop,
+                    floor_step, full_step, make_batch, setup_message_hub)
+
 
 def summarize(values):
     values = [float(v) for v in values]
@@ -27,6 +27,7 @@ def summarize(values):
 
 def _gib(value):
     return None if value is None else value / GIB
+
 
 SETUPS = ('floor', 'arch', 'full')  # interleaved in this order
 PREFIX = dict(floor='floor_', arch='arch_floor_', full='')

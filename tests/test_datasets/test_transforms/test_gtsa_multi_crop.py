@@ -22,8 +22,10 @@ def test_outputs_contract():
     np.random.seed(0)
     out = _build()(dict(img=_image()))
     assert len(out['img']) == 8
-    assert [c.shape for c in out['img']] == [(64, 64, 3)] * 2 + [(32, 32, 3)] * 6
-    assert all(c.dtype == np.uint8 and c.flags.c_contiguous for c in out['img'])
+    shapes = [c.shape for c in out['img']]
+    assert shapes == [(64, 64, 3)] * 2 + [(32, 32, 3)] * 6
+    assert all(c.dtype == np.uint8 and c.flags.c_contiguous
+               for c in out['img'])
     boxes, rots = out['crop_boxes'], out['crop_rotations']
     assert boxes.dtype == torch.float32 and boxes.shape == (8, 4)
     assert rots.dtype == torch.long and rots.shape == (8, )
@@ -83,7 +85,8 @@ def test_tiny_and_extreme_images_still_give_all_crops():
         out = transform(dict(img=np.zeros(shape, np.uint8)))
         assert len(out['img']) == 8
         boxes = out['crop_boxes']
-        assert (boxes[:, 2] <= shape[1]).all() and (boxes[:, 3] <= shape[0]).all()
+        assert (boxes[:, 2] <= shape[1]).all() and (
+            boxes[:, 3] <= shape[0]).all()
 
 
 @pytest.mark.parametrize('kwargs,key', [

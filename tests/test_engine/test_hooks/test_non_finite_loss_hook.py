@@ -6,11 +6,11 @@ import glob
 import os.path as osp
 
 import pytest
+import reliability_helpers as rh
 import torch
 from mmdet.engine.hooks import CheckInvalidLossHook
 from mmengine.config import Config
 
-import reliability_helpers as rh
 from gtsa_plugin.engine.hooks import NonFiniteLossError, NonFiniteLossHook
 from gtsa_plugin.utils.checkpoint import safe_load
 

@@ -3,10 +3,9 @@ GTSA ones are covered in test_gtsa.py and test_gtsa_multi_crop.py)."""
 import copy
 
 import pytest
+import reliability_helpers as rh
 from mmengine.config import Config
 from mmpretrain.registry import MODELS, TRANSFORMS
-
-import reliability_helpers as rh
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,8 @@
 """A training step of GTSA and DINO never waits for the device."""
 import pytest
+import tiny_ssl
 import torch
 from mmengine.logging import MessageHub
-
-import tiny_ssl
 
 
 @pytest.mark.parametrize('algo', ['gtsa', 'dino'])

@@ -1,10 +1,10 @@
 """The benchmark's architecture floor, bf16 autocast and compiled steps of
 GTSA and DINO against their plain training step."""
 import pytest
+import tiny_ssl
 import torch
 from mmengine.logging import MessageHub
 
-import tiny_ssl
 from gtsa_plugin.utils.benchmark.setup import arch_floor_loss
 
 

@@ -130,7 +130,8 @@ def test_loss_averages_over_pairs_and_skips_self_pairs():
     cos = torch.nn.functional.cosine_similarity
     # pairs: (t0,s1) (t1,s0) (t0,s2) (t1,s2)
     expected = -(cos(v0, v1, 0) * 2 + cos(v0, v2, 0) + cos(v1, v2, 0)) / 4
-    assert float(losses['loss_crop']) == pytest.approx(float(expected), abs=1e-6)
+    assert float(losses['loss_crop']) == pytest.approx(float(expected),
+                                                       abs=1e-6)
 
 
 def test_head_rejects_bad_settings():

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from gtsa_plugin.models.utils.crop_geometry import (box_area,
-                                                    box_intersection,
+from gtsa_plugin.models.utils.crop_geometry import (box_area, box_intersection,
                                                     rot90_per_sample,
                                                     rotate_boxes,
                                                     to_crop_frame)

@@ -159,7 +159,7 @@ def test_missing_keys_raise_naming_file_and_keys(tmp_path, weights):
 
 
 def test_missing_keys_warn_loudly_when_not_strict(tmp_path, weights,
-                                                   log_file):
+                                                  log_file):
     broken = dict(weights['teacher'])
     del broken['layers.0.attn.proj.bias']
     path = str(tmp_path / 'broken.pth')
