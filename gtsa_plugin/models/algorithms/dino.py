@@ -13,7 +13,6 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.dist import is_distributed
-from mmengine.logging import MessageHub
 from mmengine.model import MMDistributedDataParallel
 from mmengine.optim import OptimWrapper
 from mmengine.registry import MODEL_WRAPPERS
@@ -25,7 +24,8 @@ from torch import Tensor
 from ...engine.optimizers.per_param_clip import grad_norm_log
 from ..utils.compiled_parts import CompiledPartsMixin
 from ..utils.ema import FusedCosineEMA
-from .gtsa import check_momentum, resolution_groups
+from ..utils.multi_view import (check_teacher_args, current_epoch,
+                                resolution_groups)
 
 
 @MODELS.register_module()
@@ -99,12 +99,9 @@ class DINO(CompiledPartsMixin, BaseSelfSupervisor):
                  freeze_last_layer: int = 1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        base_momentum = check_momentum(
-            base_momentum, 'model.base_momentum', open_interval=True)
-        end_momentum = check_momentum(end_momentum, 'model.end_momentum')
-        if freeze_last_layer < 0:
-            raise ValueError('model.freeze_last_layer must be >= 0, got '
-                             f'{freeze_last_layer}')
+        base_momentum, end_momentum, freeze_last_layer = check_teacher_args(
+            base_momentum, end_momentum, 'freeze_last_layer',
+            freeze_last_layer)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -114,7 +111,7 @@ class DINO(CompiledPartsMixin, BaseSelfSupervisor):
         if not hasattr(self.neck, 'last_layer'):
             raise TypeError('DINO needs a neck with a `last_layer` (the '
                             f'prototypes), got {type(self.neck).__name__}')
-        self.freeze_last_layer = int(freeze_last_layer)
+        self.freeze_last_layer = freeze_last_layer
         self.target_net = FusedCosineEMA(
             self._student(), momentum=base_momentum, end_momentum=end_momentum)
         self.target_net.eval()
@@ -156,11 +153,8 @@ class DINO(CompiledPartsMixin, BaseSelfSupervisor):
     # ------------------------------------------------------------------
     # last layer
     # ------------------------------------------------------------------
-    def _current_epoch(self) -> int:
-        return int(MessageHub.get_current_instance().get_info('epoch', 0))
-
     def last_layer_frozen(self) -> bool:
-        return self._current_epoch() < self.freeze_last_layer
+        return current_epoch() < self.freeze_last_layer
 
     def cancel_last_layer_grads(self) -> None:
         # None (not zero): AdamW then skips the tensor entirely, so neither

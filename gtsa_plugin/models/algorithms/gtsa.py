@@ -1,11 +1,10 @@
 """GTSA: Geometric Transformation Sensitive Architecture (arXiv 2304.08014)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.logging import MessageHub
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -14,49 +13,8 @@ from torch import Tensor
 from ...engine.optimizers.per_param_clip import grad_norm_log
 from ..utils.compiled_parts import CompiledPartsMixin
 from ..utils.ema import FusedCosineEMA
-
-
-def resolution_groups(inputs: Sequence[Tensor]) -> List[List[int]]:
-    """Indices of consecutive views sharing a spatial size, e.g. 2 globals
-    then 8 locals -> ``[[0, 1], [2, ..., 9]]``."""
-    groups: List[List[int]] = []
-    for i, view in enumerate(inputs):
-        if groups and inputs[groups[-1][0]].shape[-2:] == view.shape[-2:]:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
-
-
-def check_loss_weights(loss_weights: dict, keys: Sequence[str],
-                       prefix: str) -> Dict[str, float]:
-    unknown = set(loss_weights) - set(keys)
-    if unknown:
-        raise KeyError(f'{prefix}: unknown keys {sorted(unknown)}; '
-                       f'expected {list(keys)}')
-    weights = {}
-    for key in keys:
-        value = loss_weights.get(key, 0.0)
-        if isinstance(value, (str, bytes, bool)) or not isinstance(
-                value, (int, float)):
-            raise TypeError(f'{prefix}.{key} must be a number, got '
-                            f'{value!r}')
-        value = float(value)
-        if not value >= 0:  # also rejects NaN
-            raise ValueError(f'{prefix}.{key} must be >= 0, got {value}')
-        weights[key] = value
-    return weights
-
-
-def check_momentum(value: float, key: str, open_interval: bool = False
-                   ) -> float:
-    """``value`` in [0, 1] (in (0, 1) with ``open_interval``: mmengine's EMA
-    takes no momentum of exactly 0 or 1 to start from)."""
-    ok = 0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0
-    if not ok:
-        bounds = '(0, 1)' if open_interval else '[0, 1]'
-        raise ValueError(f'{key} must be in {bounds}, got {value}')
-    return float(value)
+from ..utils.multi_view import (check_loss_weights, check_teacher_args,
+                                current_epoch, resolution_groups)
 
 
 @MODELS.register_module()
@@ -118,12 +76,8 @@ class GTSA(CompiledPartsMixin, BaseSelfSupervisor):
         # Validate before building anything, naming the config key.
         loss_weights = check_loss_weights(
             dict(loss_weights), self.LOSS_KEYS, 'model.loss_weights')
-        base_momentum = check_momentum(
-            base_momentum, 'model.base_momentum', open_interval=True)
-        end_momentum = check_momentum(end_momentum, 'model.end_momentum')
-        if pc_warmup_epochs < 0:
-            raise ValueError('model.pc_warmup_epochs must be >= 0, got '
-                             f'{pc_warmup_epochs}')
+        base_momentum, end_momentum, pc_warmup_epochs = check_teacher_args(
+            base_momentum, end_momentum, 'pc_warmup_epochs', pc_warmup_epochs)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -132,7 +86,7 @@ class GTSA(CompiledPartsMixin, BaseSelfSupervisor):
             init_cfg=init_cfg)
         self.loss_weights = loss_weights
         self.rot_head = MODELS.build(rot_head)
-        self.pc_warmup_epochs = int(pc_warmup_epochs)
+        self.pc_warmup_epochs = pc_warmup_epochs
         self.target_net = FusedCosineEMA(
             nn.Sequential(self.backbone, self.neck),
             momentum=base_momentum,
@@ -148,12 +102,9 @@ class GTSA(CompiledPartsMixin, BaseSelfSupervisor):
         """Backbone features of a batch of images, ``(B, C, H/s, W/s)``."""
         return self.backbone(inputs)
 
-    def _current_epoch(self) -> int:
-        return int(MessageHub.get_current_instance().get_info('epoch', 0))
-
     def pc_weight(self) -> float:
         """Weight of ``loss_pc`` at the current epoch."""
-        if self._current_epoch() < self.pc_warmup_epochs:
+        if current_epoch() < self.pc_warmup_epochs:
             return 0.0
         return self.loss_weights['pc']
 

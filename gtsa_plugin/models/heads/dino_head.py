@@ -7,12 +7,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.logging import MessageHub
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..utils.autocast import autocast_off
+from ..utils.multi_view import current_epoch
 
 
 @MODELS.register_module()
@@ -92,8 +92,7 @@ class DINOHead(BaseModule):
         return self.teacher_temp
 
     def current_teacher_temp(self) -> float:
-        epoch = MessageHub.get_current_instance().get_info('epoch', 0)
-        return self.teacher_temp_at(int(epoch))
+        return self.teacher_temp_at(current_epoch())
 
     @torch.no_grad()
     def update_center(self, teacher_logits: Tensor) -> None:

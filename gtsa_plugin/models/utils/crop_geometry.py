@@ -10,8 +10,11 @@ Conventions (matching :class:`~gtsa_plugin.datasets.transforms.GTSAMultiCrop`):
 * The resized crop is then rotated counter-clockwise by ``k x 90`` degrees
   (``torch.rot90(x, k, dims=(-2, -1))``); one quarter turn maps
   ``(x, y) -> (y, S - x)``.
-* Feature maps of stride ``s`` cover the crop with cells ``[j*s, (j+1)*s)``,
-  which is what RoIAlign with ``spatial_scale=1/s, aligned=True`` expects.
+* Feature maps of stride ``s`` cover the crop with cells ``[j*s, (j+1)*s)``.
+  :class:`~gtsa_plugin.models.heads.GTSAHead` divides the crop-frame boxes
+  by ``s`` itself, so they are in feature-cell units, and calls torchvision's
+  ``roi_align`` with ``spatial_scale=1.0, aligned=True`` (cell ``j`` covering
+  ``[j, j + 1)``, its centre at ``j + 0.5``).
 """
 from __future__ import annotations
 
