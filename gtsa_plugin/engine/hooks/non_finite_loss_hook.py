@@ -5,20 +5,8 @@ import math
 from typing import Dict, Optional
 
 import torch
+from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
-
-try:
-    from mmdet.engine.hooks import CheckInvalidLossHook
-except ImportError:
-    # No mmdet, or mmcv without compiled ops (mmdet.engine.hooks imports
-    # mmcv.ops): pretraining must still import. What this hook uses of
-    # mmdet's base: a Hook that stores ``interval``.
-    from mmengine.hooks import Hook
-
-    class CheckInvalidLossHook(Hook):  # type: ignore[no-redef]
-
-        def __init__(self, interval: int = 50) -> None:
-            self.interval = interval
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -80,9 +68,10 @@ def _as_float(value) -> Optional[float]:
 
 
 @HOOKS.register_module()
-class NonFiniteLossHook(CheckInvalidLossHook):
+class NonFiniteLossHook(Hook):
     """mmdet's :class:`CheckInvalidLossHook`, per loss term and with a
-    message.
+    message (a plain mmengine :class:`Hook`: importing it never imports
+    mmdet).
 
     mmdet's hook asserts on the total ``loss`` only, every 50 iterations,
     and its message is lost (``logger.info`` returns ``None``). This one
@@ -117,7 +106,7 @@ class NonFiniteLossHook(CheckInvalidLossHook):
         if interval < 1:
             raise ValueError(f'NonFiniteLossHook: interval must be >= 1, got '
                              f'{interval}')
-        super().__init__(interval=interval)
+        self.interval = interval
 
     @staticmethod
     def _loss_terms(runner, outputs: Optional[dict]) -> Dict[str, float]:
