@@ -8,10 +8,13 @@
 _base_ = [
     '_base_/models/dino_vit-s-p16.py',
     '_base_/datasets/unlabeled_dino_multicrop.py',
-    '_base_/default_runtime.py',
+    '_base_/cpu_demo.py',
 ]
 
 embed_dims = 96
+# Feeds the backbone's patch_size, the head's feat_stride and the crops'
+# size_divisor (a '__' name stays out of the resolved config).
+__patch_size = 8
 out_channels = 1024
 model = dict(
     backbone=dict(
@@ -19,7 +22,7 @@ model = dict(
             embed_dims=embed_dims, num_layers=4, num_heads=3,
             feedforward_channels=4 * embed_dims),
         img_size=96,
-        patch_size=8),
+        patch_size=__patch_size),
     neck=dict(in_channels=embed_dims, hid_channels=256,
               bottleneck_channels=64, out_channels=out_channels),
     head=dict(out_channels=out_channels))
@@ -32,7 +35,7 @@ train_pipeline = [
         num_crops=(2, 8),
         scales=((0.4, 1.0), (0.05, 0.4)),
         interpolation='bicubic',
-        size_divisor=8,
+        size_divisor=__patch_size,
         pipelines=[{{_base_.global1_pipeline}}, {{_base_.local_pipeline}}],
         view_pipelines=[{{_base_.global1_pipeline}},
                         {{_base_.global2_pipeline}}]),
@@ -48,27 +51,3 @@ train_dataloader = dict(
         synthetic_if_missing=dict(
             num_images=160, seed=0, image_size=(256, 192)),
         pipeline=train_pipeline))
-
-max_epochs = 12
-optim_wrapper = dict(
-    type='PerParamClipOptimWrapper',
-    # fused: a step with non-finite gradients is skipped on the device.
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), fused=True,
-                   weight_decay=0.04),
-    clip_grad=dict(max_norm=3.0),
-    constructor='FrozenModuleOptimWrapperConstructor',
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-2, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5,
-         by_epoch=True, begin=1, end=max_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=max_epochs,
-         by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-auto_scale_lr = dict(base_batch_size=16, enable=False)
-default_hooks = dict(
-    logger=dict(interval=5),
-    checkpoint=dict(interval=4, max_keep_ckpts=2))
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

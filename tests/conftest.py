@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from repo_helpers import REPO_ROOT  # the one REPO_ROOT of the tests
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+from repo_helpers import REPO_ROOT
 
 PATHS = ['gtsa_plugin', 'tools', 'tests', 'configs', 'setup.py']
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import os
 
+import inprocess_helpers as ip
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 from mmengine.config import Config
 
 from gtsa_plugin.apis.runner import load_config, preflight
 
 
 def _cfg(data_root) -> Config:
-    return load_config(rh.GTSA_DEMO, {
+    return load_config(rp.GTSA_DEMO, {
         'train_dataloader.dataset.data_root': data_root,
         'train_dataloader.dataset.synthetic_if_missing': None,
     })
@@ -66,7 +68,7 @@ def test_train_cli_fails_before_building_the_runner(case, tmp_path):
             _empty_folder(tmp_path / 'empty'))
     work_dir = tmp_path / 'work'
     with pytest.raises(FileNotFoundError) as info:
-        rh.train_in_process(rh.GTSA_DEMO, str(work_dir), rh.tiny_options(
+        ip.train_in_process(rp.GTSA_DEMO, str(work_dir), pr.tiny_options(
             data, **{'train_dataloader.dataset.synthetic_if_missing': None}))
     assert data in str(info.value)
     assert not work_dir.exists() or not os.listdir(work_dir)

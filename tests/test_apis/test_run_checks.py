@@ -7,14 +7,17 @@ model): no model is built in these tests.
 """
 from __future__ import annotations
 
+import image_helpers as im
+import inprocess_helpers as ip
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 from mmengine.runner import Runner
 
 from gtsa_plugin.apis.runner import load_config, preflight
 
 
-def _cfg(data_root, config=rh.GTSA_DEMO, **options):
+def _cfg(data_root, config=rp.GTSA_DEMO, **options):
     opts = {'train_dataloader.dataset.data_root': data_root,
             'train_dataloader.dataset.synthetic_if_missing': None,
             'train_dataloader.batch_size': 4}
@@ -24,17 +27,17 @@ def _cfg(data_root, config=rh.GTSA_DEMO, **options):
 
 @pytest.fixture(scope='module')
 def ten_images(synthetic_scenes, tmp_path_factory):
-    return rh.tiny_folder(synthetic_scenes['unlabeled'],
+    return im.tiny_folder(synthetic_scenes['unlabeled'],
                           str(tmp_path_factory.mktemp('ten')), 10)
 
 
 @pytest.fixture(scope='module')
 def one_image(synthetic_scenes, tmp_path_factory):
-    return rh.tiny_folder(synthetic_scenes['unlabeled'],
+    return im.tiny_folder(synthetic_scenes['unlabeled'],
                           str(tmp_path_factory.mktemp('one')), 1)
 
 
-@pytest.mark.parametrize('config', [rh.GTSA_DEMO, rh.DINO_DEMO])
+@pytest.mark.parametrize('config', [rp.GTSA_DEMO, rp.DINO_DEMO])
 @pytest.mark.parametrize('folder,batch', [('ten', 16), ('one', 4)])
 def test_fewer_images_than_a_batch_with_drop_last(
         folder, batch, config, ten_images, one_image):
@@ -45,7 +48,7 @@ def test_fewer_images_than_a_batch_with_drop_last(
     with pytest.raises(ValueError) as info:
         preflight(cfg)
     message = str(info.value)
-    rh.assert_names(message, [f'train_dataloader.batch_size={batch}',
+    pr.assert_names(message, [f'train_dataloader.batch_size={batch}',
                               'drop_last', '0 iterations per epoch',
                               f'holds {10 if folder == "ten" else 1} images'])
 
@@ -60,7 +63,7 @@ def test_more_processes_than_images_per_batch(ten_images, monkeypatch):
         preflight(cfg)
 
 
-@pytest.mark.parametrize('config', [rh.GTSA_DEMO, rh.DINO_DEMO])
+@pytest.mark.parametrize('config', [rp.GTSA_DEMO, rp.DINO_DEMO])
 def test_no_workers_builds_a_dataloader(config, ten_images):
     """torch refuses persistent_workers=True with num_workers=0; every
     config set persistent_workers."""
@@ -68,7 +71,7 @@ def test_no_workers_builds_a_dataloader(config, ten_images):
                                       'train_dataloader.batch_size': 4})
     preflight(cfg)
     assert cfg.train_dataloader.persistent_workers is False
-    with rh.pretrain_scope():
+    with ip.pretrain_scope():
         loader = Runner.build_dataloader(cfg.train_dataloader)
     assert len(loader) == 2
 
@@ -80,7 +83,7 @@ def test_patch_correspondence_warmup_longer_than_training(ten_images):
     with pytest.warns(UserWarning) as record:
         preflight(cfg)
     text = ' '.join(str(w.message) for w in record)
-    rh.assert_names(text, ['model.pc_warmup_epochs=100',
+    pr.assert_names(text, ['model.pc_warmup_epochs=100',
                            'train_cfg.max_epochs=2', 'loss_pc'])
     # Switched off on purpose: no warning.
     cfg = _cfg(ten_images, **{'model.pc_warmup_epochs': 100,
@@ -114,11 +117,11 @@ def test_wrong_types_name_the_setting(key, value, words, ten_images):
     cfg = _cfg(ten_images, **{key: value})
     with pytest.raises(TypeError) as info:
         preflight(cfg)
-    rh.assert_names(str(info.value), words)
+    pr.assert_names(str(info.value), words)
 
 
 def test_dino_crops_are_checked_too(ten_images):
-    cfg = _cfg(ten_images, rh.DINO_DEMO, **{f'{CROP}.num_crops': '28'})
+    cfg = _cfg(ten_images, rp.DINO_DEMO, **{f'{CROP}.num_crops': '28'})
     with pytest.raises(TypeError, match='num_crops'):
         preflight(cfg)
 
@@ -131,7 +134,7 @@ def test_shortened_run_warns_about_the_schedule_horizon(ten_images):
     with pytest.warns(UserWarning, match='schedules end at epoch 12') as rec:
         preflight(cfg)
     text = ' '.join(str(w.message) for w in rec)
-    rh.assert_names(text, ['train_cfg.max_epochs=2',
+    pr.assert_names(text, ['train_cfg.max_epochs=2',
                            'param_scheduler.1 (CosineAnnealingLR) end=12',
                            'param_scheduler.2 (CosineAnnealingWeightDecay)'])
     assert 'param_scheduler.0' not in text  # the warm-up ends in time

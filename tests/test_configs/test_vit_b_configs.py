@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os.path as osp
 
+import image_helpers as im
+import inprocess_helpers as ip
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 import torch
 from mmengine.config import Config
 
@@ -17,7 +20,7 @@ PRETRAIN = ['gtsa_vit-b_coco.py', 'gtsa_vit-b_ade20k.py',
 
 
 def _cfg(name: str) -> Config:
-    return Config.fromfile(osp.join(rh.REPO_ROOT, 'configs', name))
+    return Config.fromfile(osp.join(rp.REPO_ROOT, 'configs', name))
 
 
 @pytest.mark.parametrize('name', PRETRAIN)
@@ -106,20 +109,20 @@ def _tiny(kind: str) -> dict:
 def test_pretraining_config_trains_one_iteration(name, synthetic_scenes,
                                                  tmp_path):
     kind = name.split('_')[0]
-    config = osp.join(rh.REPO_ROOT, 'configs', name)
+    config = osp.join(rp.REPO_ROOT, 'configs', name)
     if kind == 'gtsa':  # fp16 needs a GPU: the same wrapper without AMP
-        config = rh.write_config(
+        config = pr.write_config(
             str(tmp_path / 'cpu.py'), config,
             "optim_wrapper = dict(type='PerParamClipOptimWrapper', "
             "_delete_=True, optimizer=dict(type='AdamW', lr=1e-3, "
             "weight_decay=0.04), clip_grad=dict(max_norm=3.0), "
             "constructor='FrozenModuleOptimWrapperConstructor', "
             "paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))")
-    data = rh.tiny_folder(synthetic_scenes['unlabeled'],
+    data = im.tiny_folder(synthetic_scenes['unlabeled'],
                           str(tmp_path / 'data'), 2)
     work_dir = tmp_path / 'work'
-    with rh.pretrain_scope():
-        rh.train_in_process(config, str(work_dir), rh.tiny_options(
+    with ip.pretrain_scope():
+        ip.train_in_process(config, str(work_dir), pr.tiny_options(
             data, batch_size=2, **_tiny(kind)))
     ckpt = torch.load(work_dir / 'epoch_1.pth', weights_only=False,
                       map_location='cpu')

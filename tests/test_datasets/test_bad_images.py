@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os.path as osp
 
+import image_helpers as im
+import inprocess_helpers as ip
 import numpy as np
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 import torch
 from mmengine.logging import MMLogger
 from torch.utils.data import DataLoader
@@ -21,7 +24,7 @@ pytestmark = pytest.mark.filterwarnings('ignore:skipping unreadable image')
 
 @pytest.fixture(autouse=True)
 def _pretrain_scope():
-    with rh.pretrain_scope():
+    with ip.pretrain_scope():
         yield
 
 
@@ -43,10 +46,10 @@ def _index_of(dataset, name: str) -> int:
 
 @pytest.fixture(scope='module')
 def bad_folder(tmp_path_factory) -> dict:
-    return rh.write_bad_images(str(tmp_path_factory.mktemp('bad_images')))
+    return im.write_bad_images(str(tmp_path_factory.mktemp('bad_images')))
 
 
-@pytest.mark.parametrize('name', rh.UNREADABLE)
+@pytest.mark.parametrize('name', im.UNREADABLE)
 def test_unreadable_files_raise_naming_the_file(bad_folder, name):
     with pytest.raises(UnreadableImageError) as info:
         read_rgb(bad_folder[name])
@@ -54,7 +57,7 @@ def test_unreadable_files_raise_naming_the_file(bad_folder, name):
     assert info.value.path == bad_folder[name]
 
 
-@pytest.mark.parametrize('name', rh.READABLE)
+@pytest.mark.parametrize('name', im.READABLE)
 def test_readable_modes_become_uint8_rgb(bad_folder, name):
     rgb = read_rgb(bad_folder[name])
     assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
@@ -75,7 +78,7 @@ def test_conversions_keep_the_picture(bad_folder):
     # Gray, palette, RGBA and CMYK: the same scene, close to its colours.
     gray = read_rgb(bad_folder['gray.png'])
     assert (gray[..., 0] == gray[..., 1]).all()
-    ref = rh.scene(48, 64, 2).astype(float)
+    ref = im.scene(48, 64, 2).astype(float)
     for name, tol in (('rgba.png', 1), ('palette.png', 40),
                       ('cmyk.jpg', 40)):
         diff = np.abs(read_rgb(bad_folder[name]).astype(float) - ref).mean()
@@ -93,7 +96,7 @@ def test_dataset_skips_with_forked_workers_and_counts(bad_folder, tmp_path):
     MMLogger.get_instance(f'bad_images_{tmp_path.name}', log_file=log_file)
     dataset = UnlabeledImageFolder(
         data_root=osp.dirname(bad_folder['gray.png']), pipeline=PIPELINE)
-    assert len(dataset) == len(rh.UNREADABLE) + len(rh.READABLE)
+    assert len(dataset) == len(im.UNREADABLE) + len(im.READABLE)
     loader = DataLoader(dataset, batch_size=4, num_workers=2,
                         multiprocessing_context='fork',
                         collate_fn=lambda batch: batch)
@@ -103,14 +106,14 @@ def test_dataset_skips_with_forked_workers_and_counts(bad_folder, tmp_path):
         assert len(sample['inputs']) == 4
         assert sample['inputs'][0].shape == (3, 96, 96)
         assert sample['inputs'][2].shape == (3, 48, 48)
-        assert osp.basename(sample['data_samples'].img_path) in rh.READABLE
+        assert osp.basename(sample['data_samples'].img_path) in im.READABLE
     stats = dataset.pop_stats()
     assert stats['loaded'] == len(dataset)
-    assert stats['skipped'] >= len(rh.UNREADABLE)
+    assert stats['skipped'] >= len(im.UNREADABLE)
     assert dataset.pop_stats() == dict(loaded=0, skipped=0)  # reset
     with open(log_file) as f:
         out = f.read()
-    rh.assert_names(out, [bad_folder[n] for n in rh.UNREADABLE])
+    pr.assert_names(out, [bad_folder[n] for n in im.UNREADABLE])
     assert 'unreadable skipped so far this epoch' in out
 
 
@@ -163,8 +166,8 @@ def test_replacement_and_crops_are_seeded_per_sample(bad_folder):
 def mixed_folder(bad_folder, synthetic_scenes, tmp_path_factory) -> str:
     """Every awkward file plus 3 good scenes: 16 files, 4 batches of 4."""
     data = str(tmp_path_factory.mktemp('mixed'))
-    rh.tiny_folder(osp.dirname(bad_folder['gray.png']), data, 100)
-    rh.tiny_folder(synthetic_scenes['unlabeled'], data, 3)
+    im.tiny_folder(osp.dirname(bad_folder['gray.png']), data, 100)
+    im.tiny_folder(synthetic_scenes['unlabeled'], data, 3)
     return data
 
 
@@ -177,16 +180,16 @@ def test_training_on_a_bad_folder_skips_warns_and_counts(mixed_folder,
     DataStatsHook, fed by counters shared with the workers, logs the number
     of images really used (16 = 4 batches of 4)."""
     work_dir = str(tmp_path / 'work')
-    rh.train_in_process(rh.GTSA_DEMO, work_dir, rh.tiny_options(
-        mixed_folder, epochs=1, num_workers=2, **rh.FEW_CROPS['gtsa']))
-    log = rh.logs(work_dir)
-    for name in rh.UNREADABLE:
+    ip.train_in_process(rp.GTSA_DEMO, work_dir, pr.tiny_options(
+        mixed_folder, epochs=1, num_workers=2, **pr.FEW_CROPS['gtsa']))
+    log = pr.logs(work_dir)
+    for name in im.UNREADABLE:
         path = osp.join(mixed_folder, name)
         assert f'skipping unreadable image {path}' in log, name
     assert 'unreadable skipped so far this epoch' in log
-    rows = [r for r in rh.scalars(work_dir) if 'images_used' in r]
+    rows = [r for r in pr.scalars(work_dir) if 'images_used' in r]
     assert rows and rows[-1]['images_used'] == 16
-    assert rows[-1]['images_skipped'] >= len(rh.UNREADABLE)
+    assert rows[-1]['images_skipped'] >= len(im.UNREADABLE)
     assert 'Epoch 1: 16 images used' in log
 
 
@@ -197,11 +200,11 @@ def test_strict_option_fails_on_the_first_unreadable_file(mixed_folder,
     workers): training stops with an error naming an unreadable file and
     how to skip such files instead."""
     with pytest.raises(UnreadableImageError) as info:
-        rh.train_in_process(rh.GTSA_DEMO, str(tmp_path / 'work'),
-                            rh.tiny_options(
+        ip.train_in_process(rp.GTSA_DEMO, str(tmp_path / 'work'),
+                            pr.tiny_options(
                                 mixed_folder, epochs=1, num_workers=2,
                                 **{'train_dataloader.dataset.strict': True}))
     message = str(info.value)
     assert any(f'cannot read image {osp.join(mixed_folder, name)}' in message
-               for name in rh.UNREADABLE), message
+               for name in im.UNREADABLE), message
     assert 'train_dataloader.dataset.strict=False' in message

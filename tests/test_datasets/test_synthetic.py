@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from pycocotools.coco import COCO
+from repo_helpers import REPO_ROOT
 
 from gtsa_plugin.datasets.synthetic import (MIN_VISIBLE_AREA, STUFF_CLASSES,
                                             SYNTHETIC_CLASSES,
@@ -17,7 +18,6 @@ from gtsa_plugin.datasets.synthetic import (MIN_VISIBLE_AREA, STUFF_CLASSES,
                                             generate_synthetic_scenes,
                                             render_scene, synthetic_classes)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 K = 4
 S = len(STUFF_CLASSES)
 

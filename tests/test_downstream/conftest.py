@@ -38,7 +38,8 @@ def cli():
     """``tools/train.py`` and ``tools/test.py`` loaded as modules, so tests
     call their ``main(argv)`` in-process (the real CLI code, without paying
     the toolkit imports per run)."""
-    return dict(train=load_tool('train'), test=load_tool('test'))
+    return dict(train=load_tool('tools/train.py'),
+                test=load_tool('tools/test.py'))
 
 
 @pytest.fixture(autouse=True)

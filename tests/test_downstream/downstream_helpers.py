@@ -7,15 +7,14 @@ image scales), class counts, iteration counts and paths are overridden with
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from repo_helpers import REPO_ROOT, load_tool  # noqa: F401 (re-export)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'downstream')
 
 #: Tiny ViT used everywhere in the tests (ViT-S/16 shrunk).
@@ -226,16 +225,6 @@ def mmpretrain_options(data: dict, ckpt: Optional[str],
 
 
 # ------------------------------------------------------------------ CLI
-def load_tool(name: str):
-    """``tools/<name>.py`` as a module (``tools`` is not a package)."""
-    path = osp.join(REPO_ROOT, 'tools', f'{name}.py')
-    module_name = '_gtsa_tools_' + name.replace('/', '_')
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         # relative to the work dir (absolute before issue #12)

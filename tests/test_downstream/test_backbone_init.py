@@ -1,7 +1,6 @@
 """Every downstream config takes its backbone from
 ``model.backbone.init_cfg.checkpoint`` -- checked on the model the config
 builds, after the ``init_weights()`` call mmengine's Runner makes."""
-import os.path as osp
 
 import pytest
 import torch
@@ -116,7 +115,7 @@ def test_unset_checkpoint_names_the_config_key(synthetic_data, tmp_path):
     options = mmpretrain_options(synthetic_data, None, linear_probe=False)
     with pytest.raises(ValueError,
                        match=r'model\.backbone\.init_cfg\.checkpoint'):
-        load_tool('train').main([
+        load_tool('tools/train.py').main([
             config_path('finetune'), '--work-dir',
             str(tmp_path / 'work'), '--cfg-options', *to_cli(options)
         ])
@@ -126,7 +125,7 @@ def test_unset_checkpoint_names_the_config_key(synthetic_data, tmp_path):
 def test_extracted_backbone_file_as_checkpoint(source, two_source_ckpt,
                                                synthetic_data, tmp_path):
     out = str(tmp_path / f'{source}.pth')
-    load_tool(osp.join('model_converters', 'extract_backbone')).main(
+    load_tool('tools/model_converters/extract_backbone.py').main(
         [two_source_ckpt, out, '--source', source])
     model = build_initialised_model(
         'mask_rcnn', _options('mask_rcnn', synthetic_data, out))

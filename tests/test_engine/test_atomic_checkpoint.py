@@ -7,8 +7,10 @@ import os
 import signal
 import textwrap
 
+import inprocess_helpers as ip
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 import torch
 from mmengine.hooks import CheckpointHook
 
@@ -118,19 +120,19 @@ def test_kill_during_save_then_resume(tmp_path, monkeypatch):
     config = tmp_path / 'toy.py'
     config.write_text(textwrap.dedent(TOY_CONFIG))
     work_dir = tmp_path / 'work'
-    env = rh.env(PYTHONPATH=os.pathsep.join([rh.REPO_ROOT, str(pkg)]))
-    proc = rh.popen(rh.train_cmd(str(config), str(work_dir)),
+    env = pr.env(PYTHONPATH=os.pathsep.join([rp.REPO_ROOT, str(pkg)]))
+    proc = pr.popen(pr.train_cmd(str(config), str(work_dir)),
                     str(tmp_path / 'killed.log'), env=env)
     last = work_dir / 'last_checkpoint'
     try:
-        assert rh.wait_for(lambda: last.is_file(), 400, proc)
-        assert rh.wait_for(
+        assert pr.wait_for(lambda: last.is_file(), 400, proc)
+        assert pr.wait_for(
             lambda: any('epoch_2' in n for n in os.listdir(work_dir)), 400,
             proc, interval=0.001)
         proc.send_signal(signal.SIGKILL)
     finally:
-        killed = rh.finish(proc)
-    assert killed.returncode == -signal.SIGKILL, rh.tail(killed.stdout)
+        killed = pr.finish(proc)
+    assert killed.returncode == -signal.SIGKILL, pr.tail(killed.stdout)
 
     epoch_1 = str(work_dir / 'epoch_1.pth')
     assert last.read_text().strip() == 'epoch_1.pth'  # in the work dir
@@ -144,8 +146,8 @@ def test_kill_during_save_then_resume(tmp_path, monkeypatch):
     # what it shows, a rename over `last_checkpoint` does not.
     os.link(last, tmp_path / 'last_checkpoint.before')
 
-    rh.train_in_process(str(config), str(work_dir), (), '--resume')
-    log = rh.logs(str(work_dir))
+    ip.train_in_process(str(config), str(work_dir), (), '--resume')
+    log = pr.logs(str(work_dir))
     assert f'Auto resumed from the latest checkpoint {epoch_1}' in log
     assert 'resumed epoch: 1, iter: 2' in log
     assert sorted(os.listdir(work_dir)) == sorted(

@@ -12,8 +12,11 @@ import glob
 import os.path as osp
 from types import SimpleNamespace
 
+import image_helpers as im
+import inprocess_helpers as ip
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 import torch
 import torch.nn as nn
 from mmengine.logging import MessageHub, MMLogger
@@ -100,7 +103,7 @@ def test_hook_names_the_iteration_and_the_good_checkpoint():
     # step ran as iteration 7 of 7 here)
     with pytest.raises(NonFiniteGradientError) as info:
         hook.after_train_epoch(_runner(wrapper))
-    rh.assert_names(str(info.value), ['iteration 7 (epoch 3)',
+    pr.assert_names(str(info.value), ['iteration 7 (epoch 3)',
                                       'work/epoch_1.pth', 'skipped'])
 
 
@@ -123,7 +126,7 @@ def test_hook_refuses_to_save_non_finite_weights_or_state():
             state['exp_avg'] = torch.full_like(state['exp_avg'], float('nan'))
         with pytest.raises(NonFiniteStateError) as info:
             hook.before_save_checkpoint(runner, bad)
-        rh.assert_names(str(info.value), ['Refusing to save',
+        pr.assert_names(str(info.value), ['Refusing to save',
                                           'work/epoch_1.pth'])
 
 
@@ -133,18 +136,18 @@ def test_lr_1e6_never_poisons_a_checkpoint(name, synthetic_scenes, tmp_path):
     """One iteration per epoch at ``lr=1e6``: whatever stops the run (a
     non-finite gradient, loss or state), every checkpoint written is
     finite, the one the error calls good exists and is finite."""
-    config = rh.GTSA_DEMO if name == 'gtsa' else rh.DINO_DEMO
-    data = rh.tiny_folder(synthetic_scenes['unlabeled'],
+    config = rp.GTSA_DEMO if name == 'gtsa' else rp.DINO_DEMO
+    data = im.tiny_folder(synthetic_scenes['unlabeled'],
                           str(tmp_path / 'data'), 4)
     work_dir = str(tmp_path / 'work')
-    options = rh.tiny_options(data, epochs=4, **rh.FEW_CROPS[name], **{
+    options = pr.tiny_options(data, epochs=4, **pr.FEW_CROPS[name], **{
         'optim_wrapper.optimizer.lr': 1e6,
         'default_hooks.checkpoint.max_keep_ckpts': 2})
     with pytest.raises(FloatingPointError) as info:
-        with rh.pretrain_scope():
-            rh.train_in_process(config, work_dir, options)
+        with ip.pretrain_scope():
+            ip.train_in_process(config, work_dir, options)
     written = sorted(glob.glob(osp.join(work_dir, '*.pth')))
-    assert written, rh.tail(rh.logs(work_dir))
+    assert written, pr.tail(pr.logs(work_dir))
     for path in written:
         ckpt = safe_load(path)
         for key, value in ckpt['state_dict'].items():

@@ -13,8 +13,11 @@ import os.path as osp
 import shutil
 import uuid
 
+import image_helpers as im
+import inprocess_helpers as ip
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
@@ -26,26 +29,26 @@ pytestmark = pytest.mark.slow
 
 
 def _options(data, name='gtsa', epochs=2):
-    return rh.tiny_options(data, epochs=epochs, **rh.FEW_CROPS[name])
+    return pr.tiny_options(data, epochs=epochs, **pr.FEW_CROPS[name])
 
 
 @pytest.fixture(scope='module')
 def runs(synthetic_scenes, tmp_path_factory):
     root = tmp_path_factory.mktemp('resume')
-    data = rh.tiny_folder(synthetic_scenes['unlabeled'], str(root / 'data'),
+    data = im.tiny_folder(synthetic_scenes['unlabeled'], str(root / 'data'),
                           4)
     out = dict(data=data, root=root)
-    for name, config, epochs in (('gtsa', rh.GTSA_DEMO, 2),
-                                 ('dino', rh.DINO_DEMO, 1)):
+    for name, config, epochs in (('gtsa', rp.GTSA_DEMO, 2),
+                                 ('dino', rp.DINO_DEMO, 1)):
         work_dir = str(root / name)
-        with rh.pretrain_scope():
-            rh.train_in_process(config, work_dir,
+        with ip.pretrain_scope():
+            ip.train_in_process(config, work_dir,
                                 _options(data, name, epochs))
         out[name] = work_dir
     return out
 
 
-def _cfg(runs, work_dir, resume='auto', config=rh.GTSA_DEMO, name='gtsa',
+def _cfg(runs, work_dir, resume='auto', config=rp.GTSA_DEMO, name='gtsa',
          **extra):
     # parsed as on the command line
     options = {k: DictAction._parse_iterable(v) for k, v in (
@@ -117,10 +120,10 @@ def test_truncated_last_checkpoint(runs, tmp_path):
     # from epoch 1 and writes a good epoch 2.
     with pytest.warns(UserWarning, match='epoch_2.pth'):
         assert find_latest_checkpoint(copy) == osp.join(copy, 'epoch_1.pth')
-    with rh.pretrain_scope():
-        rh.train_in_process(rh.GTSA_DEMO, copy, _options(runs['data']),
+    with ip.pretrain_scope():
+        ip.train_in_process(rp.GTSA_DEMO, copy, _options(runs['data']),
                             '--resume')
-    log = rh.logs(copy)
+    log = pr.logs(copy)
     assert f'Auto resumed from the latest checkpoint ' \
         f'{osp.join(copy, "epoch_1.pth")}' in log
     assert 'cannot be loaded' in log
@@ -131,7 +134,7 @@ def test_other_batch_size_stops_naming_it(runs):
     with pytest.raises(ValueError) as info:
         preflight(_cfg(runs, _copy(runs),
                        **{'train_dataloader.batch_size': 2}))
-    rh.assert_names(str(info.value), [
+    pr.assert_names(str(info.value), [
         'train_dataloader.batch_size=4 x 1 process',
         'train_dataloader.batch_size=2 x 1 process', 'epoch_2.pth'])
 
@@ -142,7 +145,7 @@ def test_other_number_of_processes_stops_naming_it(runs, monkeypatch):
     monkeypatch.setenv('WORLD_SIZE', '2')
     with pytest.raises(ValueError) as info:
         preflight(cfg)
-    rh.assert_names(str(info.value), ['batch_size=4 x 1 process',
+    pr.assert_names(str(info.value), ['batch_size=4 x 1 process',
                                       'batch_size=1 x 2 process'])
     # The same total batch on 2 processes: the same iterations per epoch.
     cfg = _cfg(runs, _copy(runs), **{'train_dataloader.batch_size': 2})
@@ -154,5 +157,5 @@ def test_checkpoint_of_another_algorithm(runs):
     with pytest.raises(ValueError) as info:
         preflight(_cfg(runs, _copy(runs), resume=osp.join(
             runs['dino'], 'epoch_1.pth')))
-    rh.assert_names(str(info.value), ['written by a DINO run',
+    pr.assert_names(str(info.value), ['written by a DINO run',
                                       "model.type='GTSA'", 'epoch_1.pth'])

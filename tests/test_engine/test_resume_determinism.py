@@ -19,8 +19,11 @@ import signal
 import threading
 from typing import Dict
 
+import image_helpers as im
+import inprocess_helpers as ip
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 import torch
 
 from gtsa_plugin.utils.checkpoint import safe_load
@@ -30,14 +33,14 @@ pytestmark = pytest.mark.slow
 EPOCHS, ITERS_PER_EPOCH = 2, 2
 CASES = {
     # persistent forked workers: per-sample seeding must reach them
-    'gtsa': dict(config=rh.GTSA_DEMO, num_workers=2,
-                 options={'model.pc_warmup_epochs': 1, **rh.FEW_CROPS['gtsa']},
+    'gtsa': dict(config=rp.GTSA_DEMO, num_workers=2,
+                 options={'model.pc_warmup_epochs': 1, **pr.FEW_CROPS['gtsa']},
                  schedule='loss_pc'),
     # main-process loading: the global RNGs must be reseeded per epoch
-    'dino': dict(config=rh.DINO_DEMO, num_workers=0,
+    'dino': dict(config=rp.DINO_DEMO, num_workers=0,
                  options={'model.head.warmup_teacher_temp': 0.02,
                           'model.head.warmup_teacher_temp_epochs': 2,
-                          **rh.FEW_CROPS['dino']},
+                          **pr.FEW_CROPS['dino']},
                  schedule='teacher_temp'),
 }
 
@@ -53,7 +56,7 @@ def _kill_after_epoch_1(proc, work_dir: str, result: dict) -> None:
         with open(last) as f:
             return f.read().strip().endswith('epoch_1.pth')
 
-    result['saw_checkpoint'] = rh.wait_for(ready, timeout=400, proc=proc)
+    result['saw_checkpoint'] = pr.wait_for(ready, timeout=400, proc=proc)
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
 
@@ -64,35 +67,35 @@ def runs(synthetic_scenes, tmp_path_factory) -> Dict[str, dict]:
     same time, a run in its own process that is SIGKILLed after epoch 1,
     then resumed (``--resume``, in this process) to the end."""
     root = tmp_path_factory.mktemp('resume')
-    data = rh.tiny_folder(synthetic_scenes['unlabeled'], str(root / 'data'),
+    data = im.tiny_folder(synthetic_scenes['unlabeled'], str(root / 'data'),
                           4 * ITERS_PER_EPOCH)
     out = {}
     for name, case in CASES.items():
-        config = rh.write_config(
+        config = pr.write_config(
             str(root / f'{name}.py'), case['config'],
             "custom_hooks = _base_.custom_hooks + "
             "[dict(type='RankConsistencyHook')]")
-        options = rh.tiny_options(data, epochs=EPOCHS,
+        options = pr.tiny_options(data, epochs=EPOCHS,
                                   num_workers=case['num_workers'],
                                   **case['options'])
         straight, killed = str(root / f'{name}_straight'), str(
             root / f'{name}_killed')
-        proc = rh.popen(rh.train_cmd(config, killed, options),
+        proc = pr.popen(pr.train_cmd(config, killed, options),
                         str(root / f'{name}_killed.log'))
         watch: dict = {}
         watcher = threading.Thread(target=_kill_after_epoch_1,
                                    args=(proc, killed, watch))
         watcher.start()
         try:
-            rh.train_in_process(config, straight, options)
+            ip.train_in_process(config, straight, options)
         finally:
             watcher.join()
-            killed_proc = rh.finish(proc)
-        assert watch['saw_checkpoint'], rh.tail(killed_proc.stdout)
+            killed_proc = pr.finish(proc)
+        assert watch['saw_checkpoint'], pr.tail(killed_proc.stdout)
         assert killed_proc.returncode == -signal.SIGKILL, \
-            rh.tail(killed_proc.stdout)
+            pr.tail(killed_proc.stdout)
         assert not osp.exists(osp.join(killed, f'epoch_{EPOCHS}.pth'))
-        rh.train_in_process(config, killed, options, '--resume')
+        ip.train_in_process(config, killed, options, '--resume')
         out[name] = dict(straight=straight, resumed=killed, **case)
     return out
 
@@ -122,7 +125,7 @@ def _assert_same(a, b, where=''):
 
 @pytest.mark.parametrize('name', list(CASES))
 def test_resumed_run_was_resumed_from_epoch_1(runs, name):
-    log = rh.logs(runs[name]['resumed'])
+    log = pr.logs(runs[name]['resumed'])
     assert 'resumed epoch: 1, iter: 2' in log
 
 
@@ -148,7 +151,7 @@ def test_weights_teacher_ema_steps_and_optimiser_match(runs, name):
 @pytest.mark.parametrize('name', list(CASES))
 def test_data_order_augmentations_and_schedule_match(runs, name):
     run = runs[name]
-    sync = {k: _by_iter([r for r in rh.read_jsonl(
+    sync = {k: _by_iter([r for r in pr.read_jsonl(
         osp.join(run[k], 'rank_sync.jsonl')) if not r.get('final')])
             for k in ('straight', 'resumed')}
     iters = range(1, EPOCHS * ITERS_PER_EPOCH + 1)
@@ -165,7 +168,7 @@ def test_data_order_augmentations_and_schedule_match(runs, name):
                     for e in range(EPOCHS)]
     assert epoch_orders[0] != epoch_orders[1]  # shuffling is exercised
 
-    rows = {k: _by_iter([r for r in rh.scalars(run[k]) if 'loss' in r])
+    rows = {k: _by_iter([r for r in pr.scalars(run[k]) if 'loss' in r])
             for k in ('straight', 'resumed')}
     key = run['schedule']
     for it in iters:

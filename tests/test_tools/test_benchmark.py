@@ -4,7 +4,6 @@ Timings are never asserted (the machine is shared); only the report's
 structure and its internal consistency (the medians and the ratio come from
 the per-iteration times of the same run).
 """
-import importlib.util
 import json
 import os.path as osp
 import statistics
@@ -12,14 +11,11 @@ import subprocess
 import sys
 
 import pytest
+from repo_helpers import load_tool
 
 
 def _load_tool(repo_root):
-    spec = importlib.util.spec_from_file_location(
-        'gtsa_benchmark_tool', osp.join(repo_root, 'tools/benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/benchmark.py')
 
 
 def _run(repo_root, *args):

@@ -15,8 +15,10 @@ import os.path as osp
 import signal
 import time
 
+import image_helpers as im
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 from mmengine.config import Config
 
 pytestmark = pytest.mark.slow
@@ -28,9 +30,9 @@ BOUND_S = 180
 
 
 def test_configs_set_a_collective_timeout():
-    cfg = Config.fromfile(rh.GTSA_DEMO)
+    cfg = Config.fromfile(rp.GTSA_DEMO)
     assert cfg.env_cfg.dist_cfg.timeout == 600
-    cfg = Config.fromfile(osp.join(rh.REPO_ROOT, 'configs',
+    cfg = Config.fromfile(osp.join(rp.REPO_ROOT, 'configs',
                                    'gtsa_vit-s_coco.py'))
     assert cfg.env_cfg.dist_cfg.timeout == 600
 
@@ -52,29 +54,29 @@ def _rank_pid(work_dir: str, rank: int):
 
 
 def test_stalled_rank_ends_the_job(synthetic_scenes, tmp_path):
-    data = rh.tiny_folder(synthetic_scenes['unlabeled'], str(tmp_path / 'd'),
+    data = im.tiny_folder(synthetic_scenes['unlabeled'], str(tmp_path / 'd'),
                           8)
     work_dir = str(tmp_path / 'work')
-    options = rh.tiny_options(data, epochs=200, batch_size=2,
-                              **rh.FEW_CROPS['gtsa'], **{
+    options = pr.tiny_options(data, epochs=200, batch_size=2,
+                              **pr.FEW_CROPS['gtsa'], **{
                                   'env_cfg.dist_cfg.timeout': TIMEOUT_S,
                                   'default_hooks.checkpoint.interval': 1000,
                                   'model.pc_warmup_epochs': 0})
-    cmd = ['bash', osp.join(rh.REPO_ROOT, 'tools', 'dist_train.sh'),
-           rh.GTSA_DEMO, '2', '--work-dir', work_dir, '--cfg-options',
+    cmd = ['bash', osp.join(rp.REPO_ROOT, 'tools', 'dist_train.sh'),
+           rp.GTSA_DEMO, '2', '--work-dir', work_dir, '--cfg-options',
            *options]
-    proc = rh.popen(cmd, str(tmp_path / 'job.log'), env=rh.env(
-        PORT=str(rh.free_port()), OMP_NUM_THREADS='1', MKL_NUM_THREADS='1'))
+    proc = pr.popen(cmd, str(tmp_path / 'job.log'), env=pr.env(
+        PORT=str(pr.free_port()), OMP_NUM_THREADS='1', MKL_NUM_THREADS='1'))
     stopped = None
     try:
-        assert rh.wait_for(
-            lambda: osp.isdir(work_dir) and 'Epoch(train)' in rh.logs(
+        assert pr.wait_for(
+            lambda: osp.isdir(work_dir) and 'Epoch(train)' in pr.logs(
                 work_dir), 400, proc, interval=0.5), 'training never ran'
         stopped = _rank_pid(work_dir, 1)
         assert stopped is not None
         os.kill(stopped, signal.SIGSTOP)
         start = time.monotonic()
-        result = rh.finish(proc, timeout=BOUND_S + 60)
+        result = pr.finish(proc, timeout=BOUND_S + 60)
         elapsed = time.monotonic() - start
     finally:
         if stopped is not None:
@@ -88,4 +90,4 @@ def test_stalled_rank_ends_the_job(synthetic_scenes, tmp_path):
     assert result.returncode != 0
     assert elapsed < BOUND_S, f'{elapsed:.0f} s after SIGSTOP'
     out = result.stdout
-    assert 'Timed out' in out or 'timeout' in out.lower(), rh.tail(out)
+    assert 'Timed out' in out or 'timeout' in out.lower(), pr.tail(out)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os.path as osp
 
+import image_helpers as im
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 
 from gtsa_plugin.engine.hooks import state_digest
 from gtsa_plugin.utils.checkpoint import safe_load
@@ -19,31 +21,31 @@ from gtsa_plugin.utils.checkpoint import safe_load
 pytestmark = pytest.mark.slow
 
 ITERS = 2  # 8 images, 2 ranks x 2 per rank (a global batch of 4)
-DEMOS = {'gtsa': rh.GTSA_DEMO, 'dino': rh.DINO_DEMO}
+DEMOS = {'gtsa': rp.GTSA_DEMO, 'dino': rp.DINO_DEMO}
 
 
 @pytest.fixture(scope='module')
 def runs(synthetic_scenes, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp('dist')
-    data = rh.tiny_folder(synthetic_scenes['unlabeled'], str(root / 'data'),
+    data = im.tiny_folder(synthetic_scenes['unlabeled'], str(root / 'data'),
                           8)
     out = {}
     for name, demo in DEMOS.items():
-        config = rh.write_config(
+        config = pr.write_config(
             str(root / f'{name}.py'), demo,
             "custom_hooks = _base_.custom_hooks + "
             "[dict(type='RankConsistencyHook')]")
         work_dir = str(root / name)
-        options = rh.tiny_options(data, epochs=1, batch_size=2,
-                                  **rh.FEW_CROPS[name])
-        cmd = ['bash', osp.join(rh.REPO_ROOT, 'tools', 'dist_train.sh'),
+        options = pr.tiny_options(data, epochs=1, batch_size=2,
+                                  **pr.FEW_CROPS[name])
+        cmd = ['bash', osp.join(rp.REPO_ROOT, 'tools', 'dist_train.sh'),
                config, '2', '--work-dir', work_dir, '--cfg-options', *options]
         # One thread per rank: two ranks share the two cores.
-        proc = rh.run(cmd, timeout=500, env=rh.env(
-            PORT=str(rh.free_port()), OMP_NUM_THREADS='1',
+        proc = pr.run(cmd, timeout=500, env=pr.env(
+            PORT=str(pr.free_port()), OMP_NUM_THREADS='1',
             MKL_NUM_THREADS='1'))
-        assert proc.returncode == 0, rh.tail(proc.stdout + proc.stderr)
-        records = rh.read_jsonl(osp.join(work_dir, 'rank_sync.jsonl'))
+        assert proc.returncode == 0, pr.tail(proc.stdout + proc.stderr)
+        records = pr.read_jsonl(osp.join(work_dir, 'rank_sync.jsonl'))
         out[name] = dict(work_dir=work_dir, records=records)
     return out
 

@@ -1,5 +1,4 @@
 """tools/model_converters/extract_backbone.py: round trips."""
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -7,10 +6,10 @@ import sys
 import pytest
 import torch
 from mmpretrain.models import VisionTransformer
+from repo_helpers import REPO_ROOT, load_tool
 
 from gtsa_plugin.models.utils.pretrained_init import BackboneKeysError
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'extract_backbone.py')
 ARCH = dict(embed_dims=96, num_layers=4, num_heads=3, feedforward_channels=384)
 PREFIX = {'teacher': 'target_net.module.0.', 'student': 'backbone.'}
@@ -30,10 +29,7 @@ def tiny_vit(seed=None) -> VisionTransformer:
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('_extract_backbone', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_converters/extract_backbone.py')
 
 
 @pytest.fixture(scope='module')

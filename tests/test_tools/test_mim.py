@@ -16,10 +16,10 @@ import sys
 
 import pytest
 import yaml
+from repo_helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Not part of a source tree: build outputs, data, caches, editable links.
 _NOT_SOURCE = shutil.ignore_patterns(
     '.git', 'build', 'dist', '*.egg-info', 'work_dirs', 'data', '.mim',

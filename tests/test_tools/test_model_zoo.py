@@ -6,9 +6,9 @@ import os.path as osp
 
 import pytest
 import yaml
+from repo_helpers import REPO_ROOT
 
 TOOL = 'tools/analysis/model_zoo_table.py'
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER = 'arXiv 2304.08014'
 
 

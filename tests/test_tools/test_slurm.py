@@ -12,8 +12,10 @@ import os.path as osp
 import stat
 import sys
 
+import image_helpers as im
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +40,12 @@ def _srun_env(tmp_path, record):
     srun = bin_dir / 'srun'
     srun.write_text(FAKE_SRUN)
     srun.chmod(srun.stat().st_mode | stat.S_IEXEC)
-    return rh.env(
+    return pr.env(
         PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
         FAKE_SRUN_RECORD=str(record), PYTHON=sys.executable,
         GPUS='1', GPUS_PER_NODE='8', CPUS_PER_TASK='2',
         SRUN_ARGS='--time=5 --mem=2G', MASTER_ADDR='127.0.0.1',
-        MASTER_PORT=str(rh.free_port()))
+        MASTER_PORT=str(pr.free_port()))
 
 
 def _recorded(record):
@@ -54,35 +56,35 @@ def _srun_options(tool):
     return ['-p', 'part', f'--job-name=job_{tool}', '--gres=gpu:1',
             '--ntasks=1', '--ntasks-per-node=1', '--cpus-per-task=2',
             '--kill-on-bad-exit=1', '--time=5', '--mem=2G', sys.executable,
-            '-u', osp.join(rh.REPO_ROOT, 'tools', tool)]
+            '-u', osp.join(rp.REPO_ROOT, 'tools', tool)]
 
 
 @pytest.fixture(scope='module')
 def slurm_train(synthetic_scenes, tmp_path_factory):
     root = tmp_path_factory.mktemp('slurm')
-    data = rh.tiny_folder(synthetic_scenes['unlabeled'], str(root / 'images'),
+    data = im.tiny_folder(synthetic_scenes['unlabeled'], str(root / 'images'),
                           4)
     # A space in a path: each argument must reach train.py whole (values in
     # --cfg-options cannot hold spaces: mmengine's DictAction drops them).
     work_dir = str(root / 'work dir')
     record = root / 'srun_train.args'
-    options = rh.tiny_options(data, epochs=1, batch_size=2,
-                              **rh.FEW_CROPS['gtsa'])
-    cmd = ['bash', osp.join(rh.REPO_ROOT, 'tools', 'slurm_train.sh'), 'part',
-           'job_train.py', rh.GTSA_DEMO, work_dir, '--cfg-options', *options]
-    proc = rh.run(cmd, timeout=500, env=_srun_env(root, record))
+    options = pr.tiny_options(data, epochs=1, batch_size=2,
+                              **pr.FEW_CROPS['gtsa'])
+    cmd = ['bash', osp.join(rp.REPO_ROOT, 'tools', 'slurm_train.sh'), 'part',
+           'job_train.py', rp.GTSA_DEMO, work_dir, '--cfg-options', *options]
+    proc = pr.run(cmd, timeout=500, env=_srun_env(root, record))
     return dict(proc=proc, work_dir=work_dir, record=record, root=root,
                 options=options)
 
 
 def test_slurm_train_passes_the_arguments_and_trains(slurm_train):
     proc = slurm_train['proc']
-    assert proc.returncode == 0, rh.tail(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, pr.tail(proc.stdout + proc.stderr)
     args = _recorded(slurm_train['record'])
     head = _srun_options('train.py')
     assert args[:len(head)] == head
     assert args[len(head):] == [
-        rh.GTSA_DEMO, f'--work-dir={slurm_train["work_dir"]}',
+        rp.GTSA_DEMO, f'--work-dir={slurm_train["work_dir"]}',
         '--launcher=slurm', '--cfg-options', *slurm_train['options']]
 
     out = proc.stdout + proc.stderr
@@ -90,7 +92,7 @@ def test_slurm_train_passes_the_arguments_and_trains(slurm_train):
     assert 'Distributed training: True' in out
     work_dir = slurm_train['work_dir']
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
-    rows = rh.read_jsonl(
+    rows = pr.read_jsonl(
         next(osp.join(work_dir, d, 'vis_data', 'scalars.json')
              for d in os.listdir(work_dir)
              if osp.isfile(osp.join(work_dir, d, 'vis_data',
@@ -108,7 +110,7 @@ def test_slurm_test_evaluates_a_checkpoint(slurm_train, synthetic_scenes):
     record = root / 'srun_test.args'
     ckpt = osp.join(slurm_train['work_dir'], 'epoch_1.pth')
     config = osp.join(
-        rh.REPO_ROOT, 'configs', 'downstream', 'mmpretrain',
+        rp.REPO_ROOT, 'configs', 'downstream', 'mmpretrain',
         'vit-s-p16_linear-probe_8xb512-90e_imagenet-folder.py')
     classes = len(os.listdir(osp.join(synthetic_scenes['root'], 'cls',
                                       'val')))
@@ -128,11 +130,11 @@ def test_slurm_test_evaluates_a_checkpoint(slurm_train, synthetic_scenes):
         'test_evaluator.topk=(1,)'
     ]
     test_dir = str(root / 'test dir')
-    cmd = ['bash', osp.join(rh.REPO_ROOT, 'tools', 'slurm_test.sh'), 'part',
+    cmd = ['bash', osp.join(rp.REPO_ROOT, 'tools', 'slurm_test.sh'), 'part',
            'job_test.py', config, ckpt, '--work-dir', test_dir,
            '--cfg-options', *options]
-    proc = rh.run(cmd, timeout=300, env=_srun_env(root, record))
-    assert proc.returncode == 0, rh.tail(proc.stdout + proc.stderr)
+    proc = pr.run(cmd, timeout=300, env=_srun_env(root, record))
+    assert proc.returncode == 0, pr.tail(proc.stdout + proc.stderr)
     args = _recorded(record)
     head = _srun_options('test.py')
     assert args[:len(head)] == head
@@ -147,7 +149,7 @@ def test_slurm_test_evaluates_a_checkpoint(slurm_train, synthetic_scenes):
 
 def test_missing_arguments_name_the_usage(tmp_path):
     for tool in ('slurm_train.sh', 'slurm_test.sh'):
-        proc = rh.run(['bash', osp.join(rh.REPO_ROOT, 'tools', tool), 'p',
+        proc = pr.run(['bash', osp.join(rp.REPO_ROOT, 'tools', tool), 'p',
                        'j', 'cfg.py'], timeout=30)
         assert proc.returncode == 2
         assert 'usage:' in proc.stderr and 'PARTITION JOB_NAME CONFIG' in \

@@ -1,13 +1,13 @@
 """The DINO demo config through the real CLI (tools/train.py), then
 ``--resume``."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 import time
 
 import pytest
 import torch
+from repo_helpers import load_tool
 
 from gtsa_plugin.datasets.synthetic import generate_synthetic_scenes
 
@@ -18,11 +18,7 @@ def _load_cli(repo_root):
     """tools/train.py as a module, so that its ``main(argv)`` runs in this
     process: the same code path as the command line without paying the
     toolkit imports twice more (the suite must stay fast on 2 busy cores)."""
-    spec = importlib.util.spec_from_file_location(
-        'dino_demo_train_cli', osp.join(repo_root, 'tools/train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/train.py')
 
 
 def _train(repo_root, work_dir, data_root, epochs, *extra, options=()):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import builtins
 import uuid
 
+import evil_checkpoint_helpers as ev
 import numpy as np
 import pytest
-import reliability_helpers as rh
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
@@ -112,12 +112,12 @@ HOSTILE = ['bytes_memory_bomb', 'bytes_of_exec', 'bytes_of_str',
            'getattr_bytes', 'object_array']
 
 
-@pytest.mark.parametrize('kind', HOSTILE + list(rh.EVIL_KINDS))
+@pytest.mark.parametrize('kind', HOSTILE + list(ev.EVIL_KINDS))
 def test_hostile_content_is_refused_without_side_effect(kind, tmp_path):
     path = str(tmp_path / 'evil.pth')
     marker = str(tmp_path / 'ran.marker')
-    if kind in rh.EVIL_KINDS:
-        rh.write_evil_checkpoint(path, kind, marker)
+    if kind in ev.EVIL_KINDS:
+        ev.write_evil_checkpoint(path, kind, marker)
     else:
         _hostile(kind, path, marker)
     with pytest.raises(UnsafeCheckpointError) as info:

@@ -10,8 +10,11 @@ import os
 import os.path as osp
 import re
 
+import evil_checkpoint_helpers as ev
+import inprocess_helpers as ip
+import process_helpers as pr
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 import torch
 
 from gtsa_plugin.utils.checkpoint import UnsafeCheckpointError, safe_load
@@ -19,7 +22,7 @@ from gtsa_plugin.utils.checkpoint import UnsafeCheckpointError, safe_load
 
 @pytest.fixture(autouse=True)
 def _pretrain_scope():
-    with rh.pretrain_scope():
+    with ip.pretrain_scope():
         yield
 
 
@@ -29,14 +32,14 @@ def evil(tmp_path):
 
     def make(kind: str):
         marker = str(tmp_path / f'{kind}.marker')
-        path = rh.write_evil_checkpoint(str(tmp_path / f'{kind}.pth'), kind,
+        path = ev.write_evil_checkpoint(str(tmp_path / f'{kind}.pth'), kind,
                                         marker)
         return path, marker
 
     return make
 
 
-@pytest.mark.parametrize('kind', [k for k, v in rh.EVIL_KINDS.items() if v])
+@pytest.mark.parametrize('kind', [k for k, v in ev.EVIL_KINDS.items() if v])
 def test_payloads_are_real(kind, evil):
     """Control: loaded the unsafe way, these files do run their code."""
     path, marker = evil(kind)
@@ -44,7 +47,7 @@ def test_payloads_are_real(kind, evil):
     assert osp.exists(marker)
 
 
-@pytest.mark.parametrize('kind', list(rh.EVIL_KINDS))
+@pytest.mark.parametrize('kind', list(ev.EVIL_KINDS))
 def test_safe_load_refuses_naming_the_file(kind, evil):
     path, marker = evil(kind)
     with pytest.raises(UnsafeCheckpointError) as info:
@@ -101,12 +104,12 @@ def test_plugin_and_tools_never_unpickle_without_the_allow_list():
     pattern = re.compile(r'weights_only\s*=\s*False|pickle\.loads?\(|'
                          r'torch\.load\(|joblib\.load|dill\.load')
     for top in ('gtsa_plugin', 'tools'):
-        for dirpath, _, files in os.walk(osp.join(rh.REPO_ROOT, top)):
+        for dirpath, _, files in os.walk(osp.join(rp.REPO_ROOT, top)):
             for name in files:
                 if not name.endswith('.py'):
                     continue
                 path = osp.join(dirpath, name)
-                rel = osp.relpath(path, rh.REPO_ROOT)
+                rel = osp.relpath(path, rp.REPO_ROOT)
                 if rel == osp.join('gtsa_plugin', 'utils', 'checkpoint.py'):
                     continue
                 with open(path) as f:
@@ -125,7 +128,7 @@ def test_train_cli_refuses(entry, evil, synthetic_scenes, tmp_path):
     kind = ('reduce_exec' if entry == 'resume' else
             'getattr_history_buffer_init')
     path, marker = evil(kind)
-    options = rh.tiny_options(synthetic_scenes['unlabeled'])
+    options = pr.tiny_options(synthetic_scenes['unlabeled'])
     args = ()
     if entry == 'resume':
         args = ('--resume', path)
@@ -133,12 +136,12 @@ def test_train_cli_refuses(entry, evil, synthetic_scenes, tmp_path):
         options.append(f'load_from={path}')
     with pytest.raises(UnsafeCheckpointError,
                        match=f'Refused to load checkpoint {re.escape(path)}'):
-        rh.train_in_process(rh.GTSA_DEMO, str(tmp_path / 'work'), options,
+        ip.train_in_process(rp.GTSA_DEMO, str(tmp_path / 'work'), options,
                             *args)
     assert not osp.exists(marker)
 
 
-@pytest.mark.parametrize('tool', sorted(rh.checkpoint_tools()))
+@pytest.mark.parametrize('tool', sorted(ip.checkpoint_tools()))
 def test_checkpoint_tools_refuse(tool, evil, synthetic_scenes, tmp_path):
     """Every model converter and visualisation tool that takes a
     checkpoint, given one whose pickle runs code, run as ``__main__``."""
@@ -148,9 +151,9 @@ def test_checkpoint_tools_refuse(tool, evil, synthetic_scenes, tmp_path):
     out = tmp_path / 'out'
     out.mkdir()
     args = [a.format(ckpt=path, out=out, image=image)
-            for a in rh.checkpoint_tools()[tool]]
+            for a in ip.checkpoint_tools()[tool]]
     with pytest.raises((UnsafeCheckpointError, SystemExit)) as info:
-        rh.run_tool_in_process(tool, args)
+        ip.run_tool_in_process(tool, args)
     if isinstance(info.value, SystemExit):  # a tool that reports and exits
         assert info.value.code not in (0, None)
     assert path in str(info.value)

@@ -26,7 +26,8 @@ model = dict(
             num_matches=(98, 18),
             cells_threshold=100,
             reduction='sum'),
-        feat_stride=16,
+        # The backbone's patch size (one value feeds both).
+        feat_stride={{_base_.model.backbone.patch_size}},
         roi_out_size=(10, 4),
         cells_threshold=100),
     rot_head=dict(

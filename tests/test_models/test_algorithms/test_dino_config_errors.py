@@ -2,21 +2,22 @@
 GTSA ones are covered in test_gtsa.py and test_gtsa_multi_crop.py)."""
 import copy
 
+import inprocess_helpers as ip
 import pytest
-import reliability_helpers as rh
+import repo_helpers as rp
 from mmengine.config import Config
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 
 @pytest.fixture(autouse=True)
 def _pretrain_scope():
-    with rh.pretrain_scope():
+    with ip.pretrain_scope():
         yield
 
 
 @pytest.fixture(scope='module')
 def demo() -> Config:
-    return Config.fromfile(rh.DINO_DEMO)
+    return Config.fromfile(rp.DINO_DEMO)
 
 
 @pytest.mark.parametrize('path,value,key', [
