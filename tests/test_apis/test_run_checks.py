@@ -1,7 +1,7 @@
 """A run that cannot do what was asked stops before the model is built,
 naming the keys (issue #12, cases 5-8 and 10b).
 
-Everything here is ``gtsa_plugin.apis.runner.preflight``, which
+Everything here is ``gtsa_plugin.apis.cli.preflight``, which
 ``tools/train.py`` calls before it builds the Runner (and with it the
 model): no model is built in these tests.
 """
@@ -11,7 +11,7 @@ import pytest
 import reliability_helpers as rh
 from mmengine.runner import Runner
 
-from gtsa_plugin.apis.runner import load_config, preflight
+from gtsa_plugin.apis.cli import load_config, preflight
 
 
 def _cfg(data_root, config=rh.GTSA_DEMO, **options):
