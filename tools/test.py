@@ -21,8 +21,8 @@ if osp.isfile(osp.join(_ROOT, 'gtsa_plugin', '__init__.py')):
 
 from mmengine.config import DictAction  # noqa: E402
 
-from gtsa_plugin.apis.runner import (build_runner, dump_metrics,  # noqa: E402
-                                     load_config, register_toolkit)
+from gtsa_plugin.apis.cli import (build_runner, dump_metrics,  # noqa: E402
+                                  load_config, register_toolkit)
 
 _DUMPERS = {'mmdet': 'mmdet.DumpDetResults'}
 

@@ -21,13 +21,13 @@ if osp.isfile(osp.join(_ROOT, 'gtsa_plugin', '__init__.py')):
 
 from mmengine.config import DictAction  # noqa: E402
 
+from gtsa_plugin.apis.cli import (apply_resume, build_runner,  # noqa: E402
+                                  load_config, preflight,
+                                  register_toolkit,
+                                  shutdown_distributed,
+                                  stop_dataloader_workers)
 from gtsa_plugin.apis.precision import (PRECISIONS,  # noqa: E402
                                         apply_precision)
-from gtsa_plugin.apis.runner import (apply_resume, build_runner,  # noqa: E402
-                                     load_config, preflight,
-                                     register_toolkit,
-                                     shutdown_distributed,
-                                     stop_dataloader_workers)
 
 
 def parse_args(argv=None):

@@ -1,7 +1,7 @@
 """``--resume``: which checkpoint, and whether this run can continue it.
 
 Resolved before the model is built (:func:`check_resume`, called by
-:func:`gtsa_plugin.apis.runner.preflight`):
+:func:`gtsa_plugin.apis.cli.preflight`):
 
 * a bare ``--resume`` reads ``work_dir/last_checkpoint`` RELATIVE to the
   work dir (a moved or copied work dir resumes from its own files, never
@@ -18,7 +18,7 @@ Resolved before the model is built (:func:`check_resume`, called by
   iterations per epoch only).
 
 What is compared comes from ``meta['run_info']``, which
-:class:`~gtsa_plugin.utils.atomic_save.AtomicCheckpointHook` writes into
+:class:`~gtsa_plugin.engine.hooks.AtomicCheckpointHook` writes into
 every checkpoint (:func:`run_info`).
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Checks of a whole training config, run before the model is built.
 
-:func:`gtsa_plugin.apis.runner.preflight` calls :func:`check_run` after the
+:func:`gtsa_plugin.apis.cli.preflight` calls :func:`check_run` after the
 dataset checks. Each check names the config keys involved, so a run that
 cannot do what was asked stops in seconds, not after the model (and its
 pretrained weights) has been set up, or, worse, trains something else:

@@ -214,7 +214,7 @@ class UnlabeledImageFolder(BaseDataset):
     @classmethod
     def preflight(cls, dataset_cfg: dict) -> int:
         """Check a dataset config before anything else is built (called by
-        :func:`gtsa_plugin.apis.runner.preflight`): a missing or empty
+        :func:`gtsa_plugin.apis.cli.preflight`): a missing or empty
         ``data_root`` fails here, naming the path, and not after the model
         has been built. Returns the number of images."""
         extensions = tuple(dataset_cfg.get('extensions', IMG_EXTENSIONS))

@@ -1,5 +1,4 @@
-from .checkpoint import (UnsafeCheckpointError,
-                         install_safe_checkpoint_loading, safe_load)
+from .checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
+                         safe_load)
 
-__all__ = ['UnsafeCheckpointError', 'install_safe_checkpoint_loading',
-           'safe_load']
+__all__ = ['CorruptCheckpointError', 'UnsafeCheckpointError', 'safe_load']

@@ -1,4 +1,5 @@
-"""Safe checkpoint loading on torch >= 2.6 (``weights_only=True``).
+"""Safe checkpoint loading on torch >= 2.6 (``weights_only=True``): the
+library behind :mod:`gtsa_plugin.patches.mmengine_checkpoint`.
 
 mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; since torch
 2.6 that means ``weights_only=True``, and mmengine's own checkpoints then fail
@@ -31,11 +32,10 @@ import numpy as np
 import torch
 import torch.serialization
 from mmengine.logging import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
-    'CorruptCheckpointError', 'UnsafeCheckpointError',
-    'install_safe_checkpoint_loading', 'safe_load', 'safe_globals'
+    'CorruptCheckpointError', 'UnsafeCheckpointError', 'safe_load',
+    'safe_globals'
 ]
 
 
@@ -169,24 +169,3 @@ def safe_load(filename: str | os.PathLike,
         raise CorruptCheckpointError(
             f'checkpoint {filename} is damaged (truncated, partially copied '
             f'or not a torch checkpoint): {err}') from None
-
-
-def _load_from_local(filename: str, map_location: Any = None) -> Any:
-    filename = os.path.expanduser(filename)
-    return safe_load(filename, map_location=map_location)
-
-
-_INSTALLED = False
-
-
-def install_safe_checkpoint_loading() -> None:
-    """Allow-list mmengine's checkpoint contents and route mmengine's local
-    checkpoint loader (resume, ``load_from``, ``init_cfg``) through
-    :func:`safe_load`. Idempotent; called on ``import gtsa_plugin``."""
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    torch.serialization.add_safe_globals(safe_globals())
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=_load_from_local, force=True)
-    _INSTALLED = True

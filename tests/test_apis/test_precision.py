@@ -6,13 +6,13 @@ import pytest
 import torch
 from mmengine.optim import AmpOptimWrapper, build_optim_wrapper
 
+from gtsa_plugin.apis.cli import load_config
 from gtsa_plugin.apis.precision import (AMP_ONLY_KEYS,
                                         PrecisionFallbackWarning,
                                         PrecisionUnavailableError,
                                         amp_device_available, apply_precision,
                                         config_precision,
                                         set_optim_wrapper_precision)
-from gtsa_plugin.apis.runner import load_config
 from gtsa_plugin.engine.optimizers import PerParamClipOptimWrapper
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

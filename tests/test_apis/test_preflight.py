@@ -1,5 +1,5 @@
 """A missing or empty data folder fails before the model is built, naming
-the path (``gtsa_plugin.apis.runner.preflight``, called by tools/train.py
+the path (``gtsa_plugin.apis.cli.preflight``, called by tools/train.py
 before it builds the Runner)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import repo_helpers as rp
 from mmengine.config import Config
 
-from gtsa_plugin.apis.runner import load_config, preflight
+from gtsa_plugin.apis.cli import load_config, preflight
 
 
 def _cfg(data_root) -> Config:

@@ -1,7 +1,7 @@
 """A run that cannot do what was asked stops before the model is built,
 naming the keys (issue #12, cases 5-8 and 10b).
 
-Everything here is ``gtsa_plugin.apis.runner.preflight``, which
+Everything here is ``gtsa_plugin.apis.cli.preflight``, which
 ``tools/train.py`` calls before it builds the Runner (and with it the
 model): no model is built in these tests.
 """
@@ -14,7 +14,7 @@ import pytest
 import repo_helpers as rp
 from mmengine.runner import Runner
 
-from gtsa_plugin.apis.runner import load_config, preflight
+from gtsa_plugin.apis.cli import load_config, preflight
 
 
 def _cfg(data_root, config=rp.GTSA_DEMO, **options):

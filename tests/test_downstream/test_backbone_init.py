@@ -11,7 +11,7 @@ from downstream_helpers import (TINY_PATCH, config_path, load_tool,
 from mmengine.registry import MODELS, init_default_scope
 from mmpretrain.models.utils import resize_pos_embed
 
-from gtsa_plugin.apis.runner import load_config, register_toolkit
+from gtsa_plugin.apis.cli import load_config, register_toolkit
 from gtsa_plugin.models.utils.pretrained_init import BackboneKeysError
 
 NAMES = ['mask_rcnn', 'semfpn', 'semfpn_multiscale', 'linear_probe',

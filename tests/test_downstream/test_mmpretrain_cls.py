@@ -85,7 +85,7 @@ def test_inat_configs_read_inat_json(name, tmp_path):
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import DATASETS
 
-    from gtsa_plugin.apis.runner import load_config, register_toolkit
+    from gtsa_plugin.apis.cli import load_config, register_toolkit
 
     root = str(tmp_path / 'inat2019')
     _fake_inat(root)

@@ -25,7 +25,7 @@ for _task in ('finetune_8xb128-300e', 'linear-probe_8xb512-90e'):
 
 
 def _load(rel: str) -> Config:
-    from gtsa_plugin.utils.config_compat import \
+    from gtsa_plugin.patches.mmengine_config import \
         install_external_config_resolution
     install_external_config_resolution()  # 'mmdet::' / 'mmseg::' bases
     return Config.fromfile(osp.join(CONFIG_DIR, rel))

@@ -1,6 +1,7 @@
 """Checkpoint writes are atomic: a process killed while saving leaves the
 previous checkpoint and ``last_checkpoint`` loadable, and ``--resume``
-continues from them (gtsa_plugin.utils.atomic_save, installed on import)."""
+continues from them (gtsa_plugin.patches.mmengine_checkpoint, applied on
+import)."""
 from __future__ import annotations
 
 import os
@@ -14,9 +15,8 @@ import repo_helpers as rp
 import torch
 from mmengine.hooks import CheckpointHook
 
-from gtsa_plugin.utils.atomic_save import (AtomicCheckpointHook,
-                                           atomic_save_checkpoint,
-                                           atomic_write)
+from gtsa_plugin.engine.hooks import AtomicCheckpointHook
+from gtsa_plugin.utils.atomic_save import atomic_save_checkpoint, atomic_write
 from gtsa_plugin.utils.checkpoint import safe_load
 
 # A real Runner training a model with a large buffer (its checkpoints take

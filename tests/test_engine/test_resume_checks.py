@@ -4,7 +4,7 @@ before the model is built (issue #12, cases 9, 10, 12, 13, 15).
 
 Checkpoints come from real demo runs (GTSA: 4 images, batch 4, two epochs
 of one iteration; DINO: one epoch); the checks run through
-``gtsa_plugin.apis.runner.preflight`` and mmengine's Runner.
+``gtsa_plugin.apis.cli.preflight`` and mmengine's Runner.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import repo_helpers as rp
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
+from gtsa_plugin.apis.cli import apply_resume, load_config, preflight
 from gtsa_plugin.apis.resume import find_latest_checkpoint
-from gtsa_plugin.apis.runner import apply_resume, load_config, preflight
 from gtsa_plugin.utils.checkpoint import safe_load
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ def test_every_config_is_listed_and_every_listed_config_loads(zoo,
                                                               repo_root):
     from mmengine.config import Config
 
-    from gtsa_plugin.utils.config_compat import \
+    from gtsa_plugin.patches.mmengine_config import \
         install_external_config_resolution
     listed = {m['Config'] for m in zoo['models']}
     on_disk = {

@@ -114,7 +114,7 @@ def test_gtsa_pictures(tool_module, gtsa_demo_ckpt, tmp_path):
 def test_rotation_probabilities_are_distributions(tool_module, gtsa_demo_ckpt):
     from mmengine.registry import init_default_scope
 
-    from gtsa_plugin.apis.runner import load_config, register_toolkit
+    from gtsa_plugin.apis.cli import load_config, register_toolkit
     from gtsa_plugin.datasets.transforms.loading import read_rgb
     vis = tool_module(TOOL)
     cfg = load_config(gtsa_demo_ckpt['config'])

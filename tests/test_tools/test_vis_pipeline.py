@@ -52,7 +52,7 @@ def test_geometry_is_the_models(tool_module, repo_root, images):
     """The boxes drawn in each view are the ones GTSAHead pools."""
     from mmpretrain.registry import MODELS
 
-    from gtsa_plugin.apis.runner import load_config
+    from gtsa_plugin.apis.cli import load_config
     vis = tool_module(TOOL)
     cfg = load_config(osp.join(repo_root, 'configs/gtsa_vit-tiny_demo.py'))
     sample = vis.sample_crops(cfg, images[0], seed=0)

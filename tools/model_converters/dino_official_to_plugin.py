@@ -262,7 +262,7 @@ def check_against_config(state_dict: Mapping[str, torch.Tensor],
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from gtsa_plugin.apis.runner import register_toolkit
+    from gtsa_plugin.apis.cli import register_toolkit
     cfg = Config.fromfile(config)
     scope = register_toolkit(cfg)
     init_default_scope(scope)

@@ -50,7 +50,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from gtsa_plugin.apis.runner import load_config, register_toolkit  # noqa: E402
+from gtsa_plugin.apis.cli import load_config, register_toolkit  # noqa: E402
 from gtsa_plugin.datasets.transforms.loading import read_rgb  # noqa: E402
 from gtsa_plugin.models.utils.pretrained_init import (  # noqa: E402
     BackboneKeysError, extract_backbone_state_dict)

@@ -47,7 +47,7 @@ import torch  # noqa: E402
 from matplotlib.patches import FancyArrow, Rectangle  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
-from gtsa_plugin.apis.runner import load_config, register_toolkit  # noqa: E402
+from gtsa_plugin.apis.cli import load_config, register_toolkit  # noqa: E402
 from gtsa_plugin.models.utils.crop_geometry import (  # noqa: E402
     box_area, box_intersection, rotate_boxes, to_crop_frame)
 

@@ -1,3 +1,4 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .data_stats_hook import DataStatsHook
 from .epoch_seed_hook import EpochSeedHook
 from .non_finite_loss_hook import (NonFiniteGradientError, NonFiniteLossError,
@@ -5,7 +6,8 @@ from .non_finite_loss_hook import (NonFiniteGradientError, NonFiniteLossError,
 from .rank_consistency_hook import RankConsistencyHook, state_digest
 
 __all__ = [
-    'DataStatsHook', 'EpochSeedHook', 'NonFiniteGradientError',
+    'AtomicCheckpointHook', 'DataStatsHook', 'EpochSeedHook',
+    'NonFiniteGradientError',
     'NonFiniteLossError', 'NonFiniteStateError',
     'NonFiniteLossHook', 'RankConsistencyHook', 'state_digest'
 ]

@@ -8,7 +8,7 @@ PIPELINE_IMAGE_SIZE = (640, 480)  # (width, height), COCO-like
 
 
 def load_cfg(path: str, cfg_options=None):
-    from gtsa_plugin.apis.runner import load_config, register_toolkit
+    from gtsa_plugin.apis.cli import load_config, register_toolkit
     cfg = load_config(path, cfg_options)
     register_toolkit(cfg)
     from mmengine.registry import init_default_scope

@@ -1,4 +1,7 @@
-"""Let mmengine resolve ``'mmdet::...'`` config paths without pkg_resources.
+"""Patch: mmengine resolves ``'mmdet::...'`` config paths without
+pkg_resources.
+
+Upstream: mmengine 0.10.7 (``mmengine.config.config``).
 
 Configs of this repo inherit from the toolkits' own base configs, e.g.
 ``_base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py']``. mmengine 0.10.x
@@ -11,6 +14,10 @@ with ``ModuleNotFoundError: No module named 'pkg_resources'``.
 config parser calls (``is_installed`` and ``get_installed_path``, as bound in
 ``mmengine.config.config``) for ``importlib.metadata`` equivalents, and only
 when ``pkg_resources`` is missing. It must run before ``Config.fromfile``.
+
+Delete when mmengine finds installed packages without ``pkg_resources``
+(``importlib.metadata``), or the environment pins setuptools < 81 and always
+has ``pkg_resources``.
 """
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ import os.path as osp
 from importlib import metadata
 from typing import List
 
-__all__ = ['install_external_config_resolution']
+__all__ = ['apply', 'install_external_config_resolution']
 
 _INSTALLED = False
 
@@ -70,3 +77,8 @@ def install_external_config_resolution() -> None:
         config_module.is_installed = is_installed
         config_module.get_installed_path = get_installed_path
     _INSTALLED = True
+
+
+def apply() -> None:
+    """See :func:`install_external_config_resolution`."""
+    install_external_config_resolution()

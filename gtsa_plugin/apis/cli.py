@@ -1,4 +1,4 @@
-"""One command line for every config in this repo.
+"""Command-line glue: one command line for every config in this repo.
 
 ``tools/train.py`` and ``tools/test.py`` are thin wrappers around the
 functions here. The toolkit (mmpretrain, mmdet or mmseg) is picked from the
@@ -14,7 +14,7 @@ import os.path as osp
 from typing import Optional
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: F401
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 # default_scope -> module whose ``register_all_modules`` fills its registries
@@ -47,10 +47,8 @@ def load_config(path: str,
     OpenMMLab's tools do (``./work_dirs/<config name>`` by default)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config not found: {path}')
-    # 'mmdet::'/'mmseg::' base configs need pkg_resources in mmengine 0.10.
-    from gtsa_plugin.utils.config_compat import \
-        install_external_config_resolution
-    install_external_config_resolution()
+    # 'mmdet::'/'mmseg::' base configs: gtsa_plugin.patches.mmengine_config,
+    # applied when gtsa_plugin (which this module is part of) was imported.
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -66,17 +64,30 @@ def load_config(path: str,
 
 def _use_gloo_without_gpu(cfg: Config) -> None:
     # The GPU configs ask for nccl; on CPU-only machines gloo is the backend.
-    import torch
     dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
     if dist_cfg.get('backend') == 'nccl' and not torch.cuda.is_available():
         dist_cfg['backend'] = 'gloo'
     if cfg.get('launcher', 'none') != 'none' and \
             not torch.cuda.is_available():
         # mmengine's launcher code assumes a GPU per process.
-        from gtsa_plugin.utils.cpu_dist import (cpu_model_wrapper_cfg,
-                                                install_cpu_distributed_init)
-        install_cpu_distributed_init()
+        from ..patches import mmengine_dist
+        mmengine_dist.apply()
         cpu_model_wrapper_cfg(cfg)
+
+
+def cpu_model_wrapper_cfg(cfg) -> None:
+    """Give ``cfg`` a ``model_wrapper_cfg`` with ``device_ids=None`` (what
+    DDP needs for CPU modules). mmengine sets ``device_ids`` only as a
+    default, so the config's value wins; configs without a wrapper config
+    get mmengine's default wrapper with its default arguments."""
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        wrapper = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
 
 
 def apply_resume(cfg: Config, resume: Optional[str]) -> None:
@@ -182,8 +193,12 @@ def stop_dataloader_workers(runner: Runner) -> None:
             iterator._shutdown_workers()
 
 
-def shutdown_distributed() -> None:
-    """Close the process group once every rank got here.
+def shutdown_distributed(wait_for_all_ranks: bool = True) -> None:
+    """Close the process group (once every rank got here, unless
+    ``wait_for_all_ranks=False``). The only process-group teardown of the
+    package: tools/train.py calls it after training, and
+    :mod:`gtsa_plugin.patches.mmengine_dist` registers it (not waiting) to
+    run at exit.
 
     Why: mmengine never destroys it. Left to interpreter teardown, the DDP
     reducer and gloo's threads were destroyed in arbitrary order and now and
@@ -194,9 +209,11 @@ def shutdown_distributed() -> None:
     import gc
 
     import torch.distributed as torch_dist
-    gc.collect()
+    if wait_for_all_ranks:
+        gc.collect()
     if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.barrier()
+        if wait_for_all_ranks:
+            torch_dist.barrier()
         torch_dist.destroy_process_group()
 
 

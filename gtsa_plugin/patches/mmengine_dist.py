@@ -1,4 +1,8 @@
-"""Distributed training on CPU-only machines (gloo) with mmengine 0.10.
+"""Patch: mmengine's distributed init on CPU-only machines (gloo), slurm
+included.
+
+Upstream: mmengine 0.10.7 (``mmengine.dist.utils._init_dist_pytorch`` and
+``_init_dist_slurm``).
 
 mmengine's PyTorch and Slurm launcher paths call
 ``torch.cuda.set_device(local_rank)`` before ``init_process_group`` and build
@@ -6,8 +10,12 @@ mmengine's PyTorch and Slurm launcher paths call
 without a GPU ("Found no NVIDIA driver", "device_ids ... only work with ...
 GPU modules"). That blocks ``tools/dist_train.sh`` and
 ``tools/slurm_train.sh`` on CPU machines, e.g. to check multi-process
-behaviour in CI. :func:`gtsa_plugin.apis.runner.load_config` applies the
-fixes below when a launcher is used and CUDA is unavailable.
+behaviour in CI. Not applied on import: :func:`gtsa_plugin.apis.cli.
+load_config` installs it (and :func:`gtsa_plugin.apis.cli.
+cpu_model_wrapper_cfg`) when a launcher is used and CUDA is unavailable.
+
+Delete when mmengine's launchers skip ``torch.cuda.set_device`` without a
+GPU (not the case up to 0.10.7).
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from typing import Optional
 
 import torch
 
-__all__ = ['install_cpu_distributed_init', 'cpu_model_wrapper_cfg']
+__all__ = ['apply', 'install_cpu_distributed_init', 'slurm_env_to_torch']
 
 _INSTALLED = False
 
@@ -41,8 +49,10 @@ def _init_process_group(backend: str, **kwargs) -> None:
     # mmengine never destroys the process group; gloo's threads then die
     # during interpreter teardown and now and then abort a rank
     # ("terminate called without an active exception", SIGABRT) after
-    # training has finished.
-    atexit.register(_destroy_process_group)
+    # training has finished. The CLI's teardown, at exit, without waiting
+    # for the other ranks (a failed rank may never get there).
+    from ..apis.cli import shutdown_distributed
+    atexit.register(shutdown_distributed, wait_for_all_ranks=False)
 
 
 def slurm_env_to_torch(port: Optional[int] = None) -> None:
@@ -103,22 +113,6 @@ def install_cpu_distributed_init() -> None:
     _INSTALLED = True
 
 
-def _destroy_process_group() -> None:
-    import torch.distributed as torch_dist
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
-
-
-def cpu_model_wrapper_cfg(cfg) -> None:
-    """Give ``cfg`` a ``model_wrapper_cfg`` with ``device_ids=None`` (what
-    DDP needs for CPU modules). mmengine sets ``device_ids`` only as a
-    default, so the config's value wins; configs without a wrapper config
-    get mmengine's default wrapper with its default arguments."""
-    wrapper = cfg.get('model_wrapper_cfg')
-    if wrapper is None:
-        wrapper = dict(
-            type='MMDistributedDataParallel',
-            broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
-    wrapper['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper
+def apply() -> None:
+    """See :func:`install_cpu_distributed_init`."""
+    install_cpu_distributed_init()

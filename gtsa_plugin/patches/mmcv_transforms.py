@@ -1,9 +1,14 @@
-"""Fixes for the pinned stack (mmcv 2.1.0 with numpy 2).
+"""Patch: mmcv's ``adjust_hue`` under numpy 2.
+
+Upstream: mmcv 2.1.0 (with numpy >= 2).
 
 ``mmcv.adjust_hue`` adds ``np.uint8(hue_factor * 255)`` to the hue channel;
 numpy 2 raises ``OverflowError`` for negative factors, so mmpretrain's
 ``ColorJitter(hue=...)`` crashes about half the time. The replacement does
 the same modular shift of the uint8 hue channel with an explicit ``% 256``.
+
+Delete when the pinned mmcv computes the shift without casting a negative
+value to ``np.uint8`` (mmcv 2.1.0 does not), or numpy is pinned below 2.
 """
 from __future__ import annotations
 
