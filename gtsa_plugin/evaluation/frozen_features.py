@@ -131,7 +131,10 @@ def build_frozen_backbone(cfg, checkpoint: Optional[str],
     if cls is None:
         raise KeyError(f'model.backbone.type={bcfg["type"]!r} is not '
                        'registered in mmpretrain')
-    if 'out_type' in inspect.signature(cls.__init__).parameters:
+    # Subclasses may forward **kwargs (DINOVisionTransformer): look at the
+    # whole class hierarchy, not only the leaf's signature.
+    if any('out_type' in inspect.signature(k.__init__).parameters
+           for k in cls.__mro__ if '__init__' in vars(k)):
         bcfg['out_type'] = 'featmap'
     torch.manual_seed(seed)
     backbone = MODELS.build(bcfg)
