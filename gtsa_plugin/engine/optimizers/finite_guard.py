@@ -5,9 +5,10 @@ the blown-up weights is still a number, its backward overflows). Stepped,
 that gradient writes NaN into the weights and the optimiser state, and the
 next checkpoint is poisoned. :class:`NonFiniteGradGuardMixin` instead:
 
-1. computes on the device whether every gradient is finite (one fused norm
-   over all gradients; the per-parameter clipping turns any inf into NaN,
-   so a norm catches both);
+1. computes on the device whether every gradient is finite: from the
+   per-tensor norms the per-parameter clipping already computed (a tensor
+   with an inf or NaN entry has a non-finite norm), or, without clipping,
+   one fused norm over all gradients;
 2. makes the optimiser step a no-op on the device when one is not: fused
    optimisers (``AdamW(fused=True)``, as the configs use) take the flag as
    ``found_inf``, exactly as under a ``GradScaler``, and leave weights,
@@ -55,7 +56,12 @@ class NonFiniteGradGuardMixin:
         if not grads:
             self.optimizer.step(**kwargs)
             return
-        finite = grads_finite(grads)
+        # After clipping, reuse its per-tensor norms rather than read every
+        # gradient again: a tensor with an inf or NaN entry has a non-finite
+        # norm (and clipping leaves it non-finite).
+        norms = self.__dict__.pop('_clip_norms', None)
+        finite = (torch.isfinite(norms).all() if norms is not None
+                  else grads_finite(grads))
         self._count_step(finite)
         if skips_on_device(self.optimizer):
             self.optimizer.found_inf = (~finite).float()

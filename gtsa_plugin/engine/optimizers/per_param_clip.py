@@ -37,6 +37,8 @@ class PerParamClipMixin:
         torch._foreach_mul_(grads, [c.to(g.dtype) for c, g in
                                     zip(coefs.unbind(), grads)])
         self.last_grad_norm = norms.max()
+        # For the finite guard, which then needs no second pass.
+        self._clip_norms = norms
 
 
 def grad_norm_log(optim_wrapper) -> Dict[str, torch.Tensor]:
