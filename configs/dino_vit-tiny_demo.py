@@ -12,17 +12,16 @@ _base_ = [
 ]
 
 embed_dims = 96
-# Feeds the backbone's patch_size, the head's feat_stride and the crops'
-# size_divisor (a '__' name stays out of the resolved config).
-__patch_size = 8
 out_channels = 1024
 model = dict(
     backbone=dict(
+        # A size mmpretrain has no name for: replaces the base's
+        # arch='deit-small'.
         arch=dict(
-            embed_dims=embed_dims, num_layers=4, num_heads=3,
+            _delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3,
             feedforward_channels=4 * embed_dims),
         img_size=96,
-        patch_size=__patch_size),
+        patch_size=8),  # tools/train.py checks the crop sizes against it
     neck=dict(in_channels=embed_dims, hid_channels=256,
               bottleneck_channels=64, out_channels=out_channels),
     head=dict(out_channels=out_channels))
@@ -35,7 +34,6 @@ train_pipeline = [
         num_crops=(2, 8),
         scales=((0.4, 1.0), (0.05, 0.4)),
         interpolation='bicubic',
-        size_divisor=__patch_size,
         pipelines=[{{_base_.global1_pipeline}}, {{_base_.local_pipeline}}],
         view_pipelines=[{{_base_.global1_pipeline}},
                         {{_base_.global2_pipeline}}]),

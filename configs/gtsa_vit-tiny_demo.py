@@ -12,13 +12,16 @@ _base_ = [
 ]
 
 embed_dims = 96
-# Feeds the backbone's patch_size, the head's feat_stride and the crops'
-# size_divisor (a '__' name stays out of the resolved config).
+# Feeds the backbone's patch_size (and GTSA's feat_stride); tools/train.py
+# checks the crop sizes against it. A '__' name stays out of the resolved
+# config.
 __patch_size = 8
 model = dict(
     backbone=dict(
+        # A size mmpretrain has no name for: replaces the base's
+        # arch='deit-small'.
         arch=dict(
-            embed_dims=embed_dims, num_layers=4, num_heads=3,
+            _delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3,
             feedforward_channels=4 * embed_dims),
         img_size=96,
         patch_size=__patch_size),
@@ -39,7 +42,6 @@ train_pipeline = [
         num_crops=(2, 8),
         scales=((0.3, 1.0), (0.1, 0.3)),
         min_overlap=0.01,
-        size_divisor=__patch_size,
         pipelines={{_base_.crop_color_pipeline}}),
     dict(
         type='PackInputs',

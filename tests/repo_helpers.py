@@ -31,3 +31,12 @@ def load_tool(relpath: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def arch_fields(arch) -> dict:
+    """The four numbers of a ViT ``arch``: a dict as is, a name (the
+    configs' ``'deit-small'``) through mmpretrain's ``arch_zoo``."""
+    from mmpretrain.models import VisionTransformer
+    if isinstance(arch, str):
+        return dict(VisionTransformer.arch_zoo[arch.lower()])
+    return dict(arch)

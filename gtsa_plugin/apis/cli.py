@@ -17,6 +17,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from .arch_options import expand_named_archs
+
 # default_scope -> module whose ``register_all_modules`` fills its registries
 TOOLKITS = {
     'mmpretrain': 'mmpretrain.utils',
@@ -51,7 +53,8 @@ def load_config(path: str,
     # applied when gtsa_plugin (which this module is part of) was imported.
     cfg = Config.fromfile(path)
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        # 'model.backbone.arch.num_layers=6' on arch='deit-small'
+        cfg.merge_from_dict(expand_named_archs(cfg, cfg_options))
     cfg.launcher = launcher
     _use_gloo_without_gpu(cfg)
     if work_dir is not None:

@@ -8,6 +8,10 @@ pretrained weights) has been set up, or, worse, trains something else:
 * the data pipeline is built (wrong types: ``num_crops=10``,
   ``min_overlap='0.01'`` ... fail with the pipeline entry's key);
 * ``model.loss_weights`` must be numbers;
+* the crops tile the backbone's patch grid: every ``crop_sizes`` entry of
+  the training pipeline is a multiple of ``model.backbone.patch_size``, and
+  GTSA's ``model.head.feat_stride`` equals it (the patch size is set once in
+  a config; ``--cfg-options`` can still change one of them alone);
 * a warning when ``model.pc_warmup_epochs`` leaves no epoch with GTSA's
   ``loss_pc``;
 * a batch larger than the data set with ``drop_last`` (0 iterations);
@@ -88,6 +92,53 @@ def check_model(cfg: Config) -> None:
              'or set model.loss_weights.pc=0 to say it is meant.')
 
 
+def _pipelines(loader_cfg: dict, key: str):
+    """``(config key, transform list)`` of a loader's dataset and of the
+    datasets inside dataset wrappers."""
+    dataset = loader_cfg.get('dataset')
+    while isinstance(dataset, dict):
+        key = f'{key}.dataset'
+        yield key, dataset.get('pipeline') or []
+        dataset = dataset.get('dataset')
+
+
+def check_patch_grid(cfg: Config) -> None:
+    """Crop sizes and GTSA's RoIAlign stride agree with the ViT's patch
+    size: a crop side that is not a multiple of it leaves a partial patch
+    (GTSA's boxes would map to the wrong cells), a stride other than the
+    patch size scales every box wrongly.
+
+    Raises:
+        ValueError: naming ``model.backbone.patch_size`` and the key that
+            disagrees with it.
+    """
+    model = cfg.get('model') or {}
+    patch = (model.get('backbone') or {}).get('patch_size')
+    if not isinstance(patch, int) or isinstance(patch, bool) or patch < 1:
+        return
+    stride = (model.get('head') or {}).get('feat_stride')
+    if stride is not None and stride != patch:
+        raise ValueError(
+            f'model.head.feat_stride={stride} but model.backbone.patch_size='
+            f'{patch}: GTSA maps crop boxes to patch cells with the stride, '
+            'so both must be the patch size (set both)')
+    loader = cfg.get('train_dataloader')
+    if not isinstance(loader, dict):
+        return
+    for key, pipeline in _pipelines(loader, 'train_dataloader'):
+        for i, transform in enumerate(pipeline):
+            sizes = transform.get('crop_sizes') if isinstance(
+                transform, dict) else None
+            if not isinstance(sizes, (list, tuple)):
+                continue
+            bad = [s for s in sizes if is_number(s) and s % patch]
+            if bad:
+                raise ValueError(
+                    f'{key}.pipeline.{i}.crop_sizes={tuple(sizes)}: {bad} '
+                    f'not a multiple of model.backbone.patch_size={patch}; '
+                    'the ViT would see a partial patch at the border')
+
+
 def check_batch(cfg: Config, num_images: Optional[int]) -> None:
     """At least one iteration per epoch; no persistent workers without
     workers."""
@@ -146,5 +197,6 @@ def check_run(cfg: Config, num_images: Optional[int] = None) -> None:
     """Every check above (``num_images``: size of the training set when
     known)."""
     check_model(cfg)
+    check_patch_grid(cfg)
     check_batch(cfg, num_images)
     check_schedule_horizon(cfg)

@@ -12,12 +12,14 @@ with ``ModuleNotFoundError: No module named 'pkg_resources'``.
 
 :func:`install_external_config_resolution` swaps the two helpers mmengine's
 config parser calls (``is_installed`` and ``get_installed_path``, as bound in
-``mmengine.config.config``) for ``importlib.metadata`` equivalents, and only
-when ``pkg_resources`` is missing. It must run before ``Config.fromfile``.
+``mmengine.config.config``) for ``importlib.metadata`` equivalents. It must
+run before ``Config.fromfile``. It applies whether or not ``pkg_resources``
+is importable: with setuptools 80 importing it prints a deprecation warning
+(at every ``import gtsa_plugin`` when this patch probed for it, and at every
+``mmdet::`` config otherwise), and one code path is the one the tests run.
 
 Delete when mmengine finds installed packages without ``pkg_resources``
-(``importlib.metadata``), or the environment pins setuptools < 81 and always
-has ``pkg_resources``.
+(``importlib.metadata``).
 """
 from __future__ import annotations
 
@@ -65,17 +67,14 @@ def get_installed_path(package: str) -> str:
 
 
 def install_external_config_resolution() -> None:
-    """Patch mmengine's config parser when ``pkg_resources`` is missing.
-    Idempotent; a no-op where ``pkg_resources`` imports."""
+    """Patch mmengine's config parser (never imports ``pkg_resources``).
+    Idempotent."""
     global _INSTALLED
     if _INSTALLED:
         return
-    try:
-        import pkg_resources  # noqa: F401
-    except ImportError:
-        import mmengine.config.config as config_module
-        config_module.is_installed = is_installed
-        config_module.get_installed_path = get_installed_path
+    import mmengine.config.config as config_module
+    config_module.is_installed = is_installed
+    config_module.get_installed_path = get_installed_path
     _INSTALLED = True
 
 

@@ -28,7 +28,8 @@ def test_pretraining_configs_are_vit_b(name):
     cfg = _cfg(name)
     model = cfg.model
     assert model.backbone.type == 'DINOVisionTransformer'
-    assert dict(model.backbone.arch) == VIT_B
+    assert model.backbone.arch == 'deit-base'  # mmpretrain's name
+    assert rp.arch_fields(model.backbone.arch) == VIT_B
     assert (model.backbone.patch_size, model.backbone.drop_path_rate) == \
         (16, 0.1)
     assert model.neck.in_channels == 768

@@ -10,6 +10,7 @@ import torch
 from downstream_helpers import (CONFIG_DIR, last_checkpoint, mmdet_options,
                                 mmpretrain_options, mmseg_options, to_cli)
 from mmengine.config import Config
+from repo_helpers import arch_fields
 
 VIT_B = dict(embed_dims=768, num_layers=12, num_heads=12,
              feedforward_channels=3072)
@@ -33,7 +34,7 @@ def _load(rel: str) -> Config:
 
 def _widths(model: dict) -> dict:
     """Every config entry that must equal the backbone width."""
-    out = {'arch': dict(model['backbone']['arch'])}
+    out = {'arch': arch_fields(model['backbone']['arch'])}
     neck = model.get('neck')
     for i, n in enumerate(neck if isinstance(neck, list) else [neck]):
         if n and 'in_channels' in n:
@@ -49,7 +50,7 @@ def _widths(model: dict) -> dict:
 @pytest.mark.parametrize('vit_b,vit_s', sorted(PAIRS.items()))
 def test_vit_b_config_is_its_vit_s_recipe_at_768(vit_b, vit_s):
     big, small = _load(vit_b), _load(vit_s)
-    assert dict(big.model.backbone.arch) == VIT_B
+    assert arch_fields(big.model.backbone.arch) == VIT_B
     widths = _widths(big.model)
     for key, value in widths.items():
         if key != 'arch':

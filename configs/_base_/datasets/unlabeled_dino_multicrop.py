@@ -46,12 +46,12 @@ train_pipeline = [
     dict(type='LoadImageRGB'),
     dict(
         type='DINOMultiCrop',
+        # multiples of the backbone's patch size (tools/train.py checks)
         crop_sizes=(224, 96),
         num_crops=(2, 8),
         scales=((0.4, 1.0), (0.05, 0.4)),
         ratio=(3. / 4., 4. / 3.),
         interpolation='bicubic',
-        size_divisor=16,
         # Group pipelines (globals, locals); the two globals get their own.
         pipelines=[global1_pipeline, local_pipeline],
         view_pipelines=[global1_pipeline, global2_pipeline]),

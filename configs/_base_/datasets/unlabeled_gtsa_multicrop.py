@@ -31,13 +31,13 @@ train_pipeline = [
     dict(type='LoadImageRGB'),
     dict(
         type='GTSAMultiCrop',
+        # multiples of the backbone's patch size (tools/train.py checks)
         crop_sizes=(224, 96),
         num_crops=(2, 8),
         scales=((0.3, 1.0), (0.1, 0.3)),
         ratio=(3. / 4., 4. / 3.),
         min_overlap=0.01,
         global_overlap_factor=2.0,
-        size_divisor=16,
         pipelines=crop_color_pipeline),
     dict(
         type='PackInputs',

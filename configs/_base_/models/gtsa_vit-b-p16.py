@@ -10,8 +10,7 @@ _base_ = ['./gtsa_vit-s-p16.py']
 embed_dims = 768
 model = dict(
     backbone=dict(
-        arch=dict(
-            embed_dims=embed_dims, num_layers=12, num_heads=12,
-            feedforward_channels=4 * embed_dims)),
+        # mmpretrain's ViT-B/16: 768 dims, 12 layers, 12 heads, MLP 3072.
+        arch='deit-base'),
     neck=dict(in_channels=embed_dims),
     rot_head=dict(in_channels=embed_dims))

@@ -15,9 +15,9 @@ model = dict(
         to_rgb=True),
     backbone=dict(
         type='DINOVisionTransformer',
-        arch=dict(
-            embed_dims=384, num_layers=12, num_heads=6,
-            feedforward_channels=1536),
+        # mmpretrain's ViT-S/16 of DeiT: 384 dims, 12 layers, 6 heads, MLP
+        # 1536.
+        arch='deit-small',
         img_size=224,
         patch_size=16,
         qkv_bias=True,

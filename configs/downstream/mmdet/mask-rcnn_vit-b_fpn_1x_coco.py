@@ -6,12 +6,7 @@ _base_ = ['./mask-rcnn_vit-s_fpn_1x_coco.py']
 
 embed_dims = 768
 model = dict(
-    backbone=dict(
-        arch=dict(
-            embed_dims=embed_dims,
-            num_layers=12,
-            num_heads=12,
-            feedforward_channels=4 * embed_dims)),
+    backbone=dict(arch='deit-base'),  # 768 dims, 12 layers, 12 heads
     neck=[
         dict(
             type='ViTMultiScaleAdapter',

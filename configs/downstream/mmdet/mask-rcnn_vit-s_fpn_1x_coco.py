@@ -27,11 +27,7 @@ model = dict(
         # token grid with the "+0.1" scale factors of facebookresearch/dino,
         # as the reference's detection backbone (vit_timm.py) does.
         type='mmpretrain.DINOVisionTransformer',
-        arch=dict(
-            embed_dims=embed_dims,
-            num_layers=12,
-            num_heads=6,
-            feedforward_channels=1536),
+        arch='deit-small',  # 384 dims, 12 layers, 6 heads
         img_size=224,  # pos_embed grid of the pretraining; resized per input
         patch_size=16,
         qkv_bias=True,

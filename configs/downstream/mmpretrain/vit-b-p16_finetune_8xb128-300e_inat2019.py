@@ -5,10 +5,5 @@ _base_ = ['./vit-s-p16_finetune_8xb128-300e_inat2019.py']
 
 embed_dims = 768
 model = dict(
-    backbone=dict(
-        arch=dict(
-            embed_dims=embed_dims,
-            num_layers=12,
-            num_heads=12,
-            feedforward_channels=4 * embed_dims)),
+    backbone=dict(arch='deit-base'),  # 768 dims, 12 layers, 12 heads
     head=dict(in_channels=embed_dims))

@@ -5,11 +5,6 @@ _base_ = ['./vit-s-p16_linear-probe_8xb512-90e_imagenet-folder.py']
 
 embed_dims = 768
 model = dict(
-    backbone=dict(
-        arch=dict(
-            embed_dims=embed_dims,
-            num_layers=12,
-            num_heads=12,
-            feedforward_channels=4 * embed_dims)),
+    backbone=dict(arch='deit-base'),  # 768 dims, 12 layers, 12 heads
     neck=dict(input_features=embed_dims),
     head=dict(in_channels=embed_dims))

@@ -5,4 +5,12 @@
 #       --cfg-options model.backbone.init_cfg.checkpoint=PRETRAIN.pth
 # with CONFIG this file; for N classes add
 #       model.head.num_classes=N data_preprocessor.num_classes=N
-_base_ = ['./_base_/vit-s-p16_linear-probe.py']
+_base_ = ['./_base_/vit-s-p16_linear-probe.py', './_base_/imagenet-folder.py']
+
+# Join recipe and data: batch per GPU, the recipe's augmentation, classes.
+train_dataloader = dict(
+    batch_size=512, dataset=dict(pipeline={{_base_.train_pipeline}}))
+val_dataloader = dict(batch_size=512)
+test_dataloader = val_dataloader
+model = dict(
+    head=dict(num_classes={{_base_.data_preprocessor.num_classes}}))

@@ -45,7 +45,7 @@ def test_bad_model_values_fail_naming_the_key(demo, path, value, key):
 @pytest.mark.parametrize('kwargs,key', [
     (dict(num_crops=(2, 0)), 'num_crops'),
     (dict(crop_sizes=(0, 48)), 'crop_sizes'),
-    (dict(crop_sizes=(96, 44)), 'size_divisor'),
+    (dict(crop_sizes=(96, 44), size_divisor=8), 'size_divisor'),
     (dict(scales=((0.4, 1.0), (0.0, 0.4))), 'scales'),
     (dict(scales=((0.4, 1.5), (0.05, 0.4))), 'scales'),
 ])

@@ -1,7 +1,13 @@
 # ImageNet-style class folders (data/imagenet/{train,val}/<class>/*.jpg)
-# for the classification recipes: evaluation pipeline, loaders and
-# top-1/top-5 accuracy. A recipe sets `train_pipeline` and the batch size.
-train_pipeline = []
+# for the classification recipes: input normalisation, evaluation pipeline,
+# loaders and top-1/top-5 accuracy. A config combines it with a recipe
+# (vit-s-p16_finetune.py, vit-s-p16_linear-probe.py) and sets the batch
+# size, the recipe's train_pipeline and the head's number of classes.
+data_preprocessor = dict(
+    num_classes=1000,  # one-hot targets for mixup / cutmix
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
@@ -16,7 +22,6 @@ test_pipeline = [
 
 data_root = 'data/imagenet/'
 train_dataloader = dict(
-    batch_size=128,
     num_workers=8,
     persistent_workers=True,
     drop_last=True,
@@ -24,10 +29,8 @@ train_dataloader = dict(
     dataset=dict(
         type='CustomDataset',  # one sub-folder per class
         data_root=data_root,
-        data_prefix='train',
-        pipeline=train_pipeline))
+        data_prefix='train'))
 val_dataloader = dict(
-    batch_size=128,
     num_workers=8,
     persistent_workers=True,
     drop_last=False,

@@ -5,21 +5,16 @@
 # cls_token), drop path 0.1, RandAugment (rand-m9-mstd0.5-inc1), mixup 0.8 /
 # cutmix 1.0 with label smoothing 0.1, random erasing 0.25, 300 epochs with
 # 5 warm-up epochs and a cosine decay to 1e-6; 8 GPUs x 128 images.
-# Dataset: an ImageNet-style folder (data/imagenet/{train,val}/<class>/*);
-# the *_inat2019.py configs switch to iNaturalist 2019.
-_base_ = ['mmpretrain::_base_/default_runtime.py', './imagenet-folder.py']
+# Model, train pipeline and schedule only: a config adds a data base
+# (imagenet-folder.py, inat2019.py) and joins the two (batch size,
+# train_pipeline, number of classes).
+_base_ = ['mmpretrain::_base_/default_runtime.py']
 custom_imports = dict(imports=['gtsa_plugin'], allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
-num_classes = 1000
 embed_dims = 384
 
 # ----------------------------------------------------------------- data
-data_preprocessor = dict(
-    num_classes=num_classes,  # one-hot targets for mixup / cutmix
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
 bgr_mean = [103.53, 116.28, 123.675]
 bgr_std = [57.375, 57.12, 58.395]
 
@@ -49,21 +44,13 @@ train_pipeline = [
         fill_std=bgr_std),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
-    batch_size=128, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=128)
-test_dataloader = val_dataloader
 
 # ---------------------------------------------------------------- model
 model = dict(
     type='ImageClassifier',
     backbone=dict(
         type='VisionTransformer',
-        arch=dict(
-            embed_dims=embed_dims,
-            num_layers=12,
-            num_heads=6,
-            feedforward_channels=1536),
+        arch='deit-small',  # 384 dims, 12 layers, 6 heads
         img_size=224,
         patch_size=16,
         qkv_bias=True,
@@ -83,7 +70,7 @@ model = dict(
     neck=None,
     head=dict(
         type='LinearClsHead',
-        num_classes=num_classes,
+        # num_classes: from the data base (data_preprocessor.num_classes)
         in_channels=embed_dims,
         # with mixup/cutmix targets this is timm's smoothed soft-target CE
         loss=dict(

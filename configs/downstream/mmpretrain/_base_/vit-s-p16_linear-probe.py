@@ -3,22 +3,16 @@
 # LayerNorm -> BatchNorm without affine -> linear head; LARS, lr 0.1 x
 # batch / 256, no weight decay, 90 epochs with 10 warm-up epochs and cosine
 # decay; 8 GPUs x 512 images.
-# Dataset: an ImageNet-style folder (data/imagenet/{train,val}/<class>/*);
-# the *_inat2019.py configs switch to iNaturalist 2019.
-_base_ = ['mmpretrain::_base_/default_runtime.py', './imagenet-folder.py']
+# Model, train pipeline and schedule only: a config adds a data base
+# (imagenet-folder.py, inat2019.py) and joins the two (batch size,
+# train_pipeline, number of classes).
+_base_ = ['mmpretrain::_base_/default_runtime.py']
 custom_imports = dict(imports=['gtsa_plugin'], allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
-num_classes = 1000
 embed_dims = 384
 
 # ----------------------------------------------------------------- data
-data_preprocessor = dict(
-    num_classes=num_classes,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
@@ -29,10 +23,6 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
-    batch_size=512, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(batch_size=512)
-test_dataloader = val_dataloader
 
 # ---------------------------------------------------------------- model
 num_layers = 12
@@ -40,11 +30,7 @@ model = dict(
     type='ImageClassifier',
     backbone=dict(
         type='VisionTransformer',
-        arch=dict(
-            embed_dims=embed_dims,
-            num_layers=num_layers,
-            num_heads=6,
-            feedforward_channels=1536),
+        arch='deit-small',  # 384 dims, 12 layers, 6 heads
         img_size=224,
         patch_size=16,
         qkv_bias=True,
@@ -62,7 +48,7 @@ model = dict(
     neck=dict(type='ClsBatchNormNeck', input_features=embed_dims),
     head=dict(
         type='LinearClsHead',
-        num_classes=num_classes,
+        # num_classes: from the data base (data_preprocessor.num_classes)
         in_channels=embed_dims,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         init_cfg=[dict(type='TruncNormal', layer='Linear', std=0.01)]))

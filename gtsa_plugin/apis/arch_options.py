@@ -1,0 +1,93 @@
+"""``--cfg-options`` on one field of a named backbone architecture.
+
+The configs name the ViT size the way mmpretrain's own configs do
+(``arch='deit-small'``, ``arch='deit-base'``). mmengine cannot merge an
+option such as ``model.backbone.arch.num_layers=6`` into a string (it raises
+``TypeError``), yet that is how users shrink or reshape a backbone from the
+command line, and how these configs accepted it before they used the names.
+
+:func:`expand_named_archs` replaces, before the options are merged, each
+named ``arch`` that an option reaches into by the entry of the backbone
+class's ``arch_zoo`` (mmpretrain's table, e.g. ``VisionTransformer``), so
+the option edits a dict that holds the same numbers. Configs without such
+options are left untouched (their ``arch`` stays a name).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, Optional
+
+from mmengine.config import Config
+
+__all__ = ['expand_named_archs']
+
+
+def _node(cfg: Any, path: str) -> Any:
+    """The value at dotted ``path`` (list positions as digits) or None."""
+    node = cfg
+    for part in path.split('.'):
+        if isinstance(node, (list, tuple)) and part.isdigit():
+            index = int(part)
+            node = node[index] if index < len(node) else None
+        elif isinstance(node, (dict, Config)):
+            node = node.get(part)
+        else:
+            return None
+        if node is None:
+            return None
+    return node
+
+
+def _arch_zoo(backbone: dict) -> Optional[dict]:
+    """``arch_zoo`` of the backbone class named by ``backbone['type']`` in
+    mmpretrain's model registry (``'mmpretrain.'`` prefix allowed)."""
+    from mmpretrain.registry import MODELS
+    backbone_type = backbone.get('type')
+    if not isinstance(backbone_type, str):
+        return None
+    cls = MODELS.get(backbone_type)
+    zoo = getattr(cls, 'arch_zoo', None)
+    return zoo if isinstance(zoo, dict) else None
+
+
+def expand_named_archs(cfg: Config,
+                       cfg_options: Optional[Dict[str, Any]]) -> dict:
+    """Turn each named ``arch`` that an option edits a field of into its
+    dict, so that ``cfg.merge_from_dict(options)`` works.
+
+    Args:
+        cfg: The loaded config; edited in place.
+        cfg_options: ``--cfg-options`` as parsed by mmengine's DictAction
+            (``{'model.backbone.arch.num_layers': 6, ...}``).
+
+    Returns:
+        dict: The options to merge. An option that renames the arch in the
+        same command (``model.backbone.arch=deit-tiny`` together with
+        ``model.backbone.arch.num_layers=6``) is consumed here: the fields
+        then edit the entry of the new name.
+
+    Raises:
+        KeyError: The name is not in the backbone class's ``arch_zoo``; the
+            message names the option and the known names.
+    """
+    options = dict(cfg_options or {})
+    for key in list(options):
+        head, sep, _ = key.rpartition('.arch.')
+        if not sep or '.' in key[len(head) + len(sep):]:
+            continue
+        arch_key = f'{head}.arch'
+        backbone = _node(cfg, head)
+        name = options.get(arch_key, _node(cfg, arch_key))
+        if not isinstance(backbone, dict) or not isinstance(name, str):
+            continue
+        zoo = _arch_zoo(backbone)
+        if zoo is None or name.lower() not in zoo:
+            known = sorted(zoo) if zoo else []
+            raise KeyError(
+                f'--cfg-options {key}: {arch_key}={name!r} is not a named '
+                f'architecture of {backbone.get("type")} (known: {known}); '
+                f'set {arch_key} to one of them or give every field '
+                f'(embed_dims, num_layers, num_heads, feedforward_channels)')
+        backbone['arch'] = copy.deepcopy(dict(zoo[name.lower()]))
+        options.pop(arch_key, None)
+    return options
