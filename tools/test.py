@@ -23,6 +23,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 from gtsa_plugin.apis.cli import (build_runner, dump_metrics,  # noqa: E402
                                   load_config, register_toolkit)
+from gtsa_plugin.apis.run_checks import check_classes  # noqa: E402
 
 _DUMPERS = {'mmdet': 'mmdet.DumpDetResults'}
 
@@ -55,6 +56,8 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     scope = register_toolkit(cfg)
+    # e.g. top-5 accuracy of 4 classes, before the model is built
+    check_classes(cfg, evaluators=('test_evaluator', ))
     cfg.load_from = args.checkpoint
     metrics_path = osp.join(cfg.work_dir, 'test_metrics.json')
     if args.out and args.out.endswith('.json'):

@@ -10,7 +10,9 @@ command line, and how these configs accepted it before they used the names.
 named ``arch`` that an option reaches into by the entry of the backbone
 class's ``arch_zoo`` (mmpretrain's table, e.g. ``VisionTransformer``), so
 the option edits a dict that holds the same numbers. Configs without such
-options are left untouched (their ``arch`` stays a name).
+options are left untouched (their ``arch`` stays a name). A field that no
+entry of the table has (``num_layer``) is refused: the backbone would
+ignore it and build the unedited size.
 """
 from __future__ import annotations
 
@@ -67,27 +69,37 @@ def expand_named_archs(cfg: Config,
         then edit the entry of the new name.
 
     Raises:
-        KeyError: The name is not in the backbone class's ``arch_zoo``; the
-            message names the option and the known names.
+        KeyError: The name is not in the backbone class's ``arch_zoo``, or
+            the field is in none of its entries; the message names the
+            option and the known names or fields.
     """
     options = dict(cfg_options or {})
     for key in list(options):
-        head, sep, _ = key.rpartition('.arch.')
-        if not sep or '.' in key[len(head) + len(sep):]:
+        head, sep, field = key.rpartition('.arch.')
+        if not sep or '.' in field:
             continue
         arch_key = f'{head}.arch'
         backbone = _node(cfg, head)
-        name = options.get(arch_key, _node(cfg, arch_key))
-        if not isinstance(backbone, dict) or not isinstance(name, str):
+        if not isinstance(backbone, dict):
             continue
-        zoo = _arch_zoo(backbone)
-        if zoo is None or name.lower() not in zoo:
-            known = sorted(zoo) if zoo else []
+        # a type or name given in the same command wins over the file's
+        backbone_type = options.get(f'{head}.type', backbone.get('type'))
+        zoo = _arch_zoo(dict(type=backbone_type))
+        name = options.get(arch_key, _node(cfg, arch_key))
+        if isinstance(name, str):
+            if zoo is None or name.lower() not in zoo:
+                known = (f'known: {sorted(zoo)}' if zoo else
+                         'it has no table of named architectures')
+                raise KeyError(
+                    f'--cfg-options {key}: {arch_key}={name!r} is not a '
+                    f'named architecture of {backbone_type} ({known}); set '
+                    f'{arch_key} to a known name or to a dict of all fields')
+            backbone['arch'] = copy.deepcopy(dict(zoo[name.lower()]))
+            options.pop(arch_key, None)
+        fields = set().union(*map(set, zoo.values())) if zoo else set()
+        if fields and field not in fields:
+            # the backbone ignores unknown keys: a typo would change nothing
             raise KeyError(
-                f'--cfg-options {key}: {arch_key}={name!r} is not a named '
-                f'architecture of {backbone.get("type")} (known: {known}); '
-                f'set {arch_key} to one of them or give every field '
-                f'(embed_dims, num_layers, num_heads, feedforward_channels)')
-        backbone['arch'] = copy.deepcopy(dict(zoo[name.lower()]))
-        options.pop(arch_key, None)
+                f'--cfg-options {key}: {backbone_type} has no arch field '
+                f'{field!r} (fields: {sorted(fields)})')
     return options

@@ -103,19 +103,6 @@ def apply_resume(cfg: Config, resume: Optional[str]) -> None:
         cfg.load_from = resume
 
 
-def _dataset_cfgs(cfg, key: str):
-    """``(config key, dataset config)`` of a dataset config and of those
-    inside dataset wrappers (``dataset=`` / ``datasets=[...]``)."""
-    if not isinstance(cfg, dict):
-        return
-    yield key, cfg
-    inner = cfg.get('dataset')
-    if isinstance(inner, dict):
-        yield from _dataset_cfgs(inner, f'{key}.dataset')
-    for i, sub in enumerate(cfg.get('datasets') or []):
-        yield from _dataset_cfgs(sub, f'{key}.datasets.{i}')
-
-
 def preflight(cfg: Config) -> None:
     """Checks that must fail before the Runner builds the model.
 
@@ -127,7 +114,9 @@ def preflight(cfg: Config) -> None:
     config's ``default_scope``, has a ``preflight(dataset_cfg)`` classmethod
     (e.g. :class:`UnlabeledImageFolder`: missing or empty ``data_root``),
     that check runs now and the dataset's pipeline is built (wrong types
-    fail naming the key). Then the whole run is checked
+    fail naming the key). Before that, the config alone is checked
+    (:func:`.run_checks.check_config`: patch grid, number of classes). Then
+    the whole run is checked
     (:func:`.run_checks.check_run`: batch vs data set size, loss weights,
     warm-up vs training length, schedule horizon) and ``--resume`` is
     resolved (:func:`.resume.check_resume`: which checkpoint, loadable,
@@ -140,7 +129,11 @@ def preflight(cfg: Config) -> None:
     from mmengine.registry import DATASETS
 
     from .resume import check_resume
-    from .run_checks import check_pipeline, check_run
+    from .run_checks import (check_config, check_pipeline, check_run,
+                             dataset_cfgs)
+
+    # config-only checks first: nothing is read or generated before them
+    check_config(cfg)
     scope = cfg.get('default_scope', 'mmpretrain')
     num_images = None
     for loader_key in ('train_dataloader', 'val_dataloader',
@@ -148,8 +141,8 @@ def preflight(cfg: Config) -> None:
         loader = cfg.get(loader_key)
         if not isinstance(loader, dict):
             continue
-        for key, dataset_cfg in _dataset_cfgs(loader.get('dataset'),
-                                              f'{loader_key}.dataset'):
+        for key, dataset_cfg in dataset_cfgs(loader.get('dataset'),
+                                             f'{loader_key}.dataset'):
             kind = dataset_cfg.get('type')
             if isinstance(kind, str):
                 with DATASETS.switch_scope_and_registry(scope) as registry:

@@ -8,10 +8,13 @@ pretrained weights) has been set up, or, worse, trains something else:
 * the data pipeline is built (wrong types: ``num_crops=10``,
   ``min_overlap='0.01'`` ... fail with the pipeline entry's key);
 * ``model.loss_weights`` must be numbers;
-* the crops tile the backbone's patch grid: every ``crop_sizes`` entry of
-  the training pipeline is a multiple of ``model.backbone.patch_size``, and
-  GTSA's ``model.head.feat_stride`` equals it (the patch size is set once in
-  a config; ``--cfg-options`` can still change one of them alone);
+* first, from the config alone (:func:`check_config`): the crops tile the
+  backbone's patch grid (every ``crop_sizes`` entry of the training
+  pipeline a multiple of ``model.backbone.patch_size``, GTSA's
+  ``model.head.feat_stride`` equal to it: the patch size is set once in a
+  config, but ``--cfg-options`` can still change one of them alone), and a
+  classifier's head, data preprocessor (with mixup / cutmix) and top-k
+  validation metrics agree on the number of classes;
 * a warning when ``model.pc_warmup_epochs`` leaves no epoch with GTSA's
   ``loss_pc``;
 * a batch larger than the data set with ``drop_last`` (0 iterations);
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -92,14 +95,30 @@ def check_model(cfg: Config) -> None:
              'or set model.loss_weights.pc=0 to say it is meant.')
 
 
-def _pipelines(loader_cfg: dict, key: str):
-    """``(config key, transform list)`` of a loader's dataset and of the
-    datasets inside dataset wrappers."""
-    dataset = loader_cfg.get('dataset')
-    while isinstance(dataset, dict):
-        key = f'{key}.dataset'
-        yield key, dataset.get('pipeline') or []
-        dataset = dataset.get('dataset')
+def dataset_cfgs(cfg, key: str):
+    """``(config key, dataset config)`` of a dataset config and of those
+    inside dataset wrappers (``dataset=`` / ``datasets=[...]``)."""
+    if not isinstance(cfg, dict):
+        return
+    yield key, cfg
+    inner = cfg.get('dataset')
+    if isinstance(inner, dict):
+        yield from dataset_cfgs(inner, f'{key}.dataset')
+    for i, sub in enumerate(cfg.get('datasets') or []):
+        yield from dataset_cfgs(sub, f'{key}.datasets.{i}')
+
+
+def _patch_pixels(patch) -> int:
+    """Side of a square patch in pixels from ``model.backbone.patch_size``
+    (an int, or an ``(h, w)`` pair with ``h == w``)."""
+    if isinstance(patch, (list, tuple)) and len(patch) == 2 and \
+            patch[0] == patch[1]:
+        patch = patch[0]
+    if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1:
+        raise TypeError(
+            f'model.backbone.patch_size must be a positive integer (pixels '
+            f'per side of a square patch), got {patch!r}')
+    return patch
 
 
 def check_patch_grid(cfg: Config) -> None:
@@ -109,13 +128,16 @@ def check_patch_grid(cfg: Config) -> None:
     patch size scales every box wrongly.
 
     Raises:
+        TypeError: ``model.backbone.patch_size`` is not a positive integer
+            (or a square ``(p, p)``).
         ValueError: naming ``model.backbone.patch_size`` and the key that
             disagrees with it.
     """
     model = cfg.get('model') or {}
-    patch = (model.get('backbone') or {}).get('patch_size')
-    if not isinstance(patch, int) or isinstance(patch, bool) or patch < 1:
-        return
+    backbone = model.get('backbone')
+    if not isinstance(backbone, dict) or backbone.get('patch_size') is None:
+        return  # not a ViT
+    patch = _patch_pixels(backbone['patch_size'])
     stride = (model.get('head') or {}).get('feat_stride')
     if stride is not None and stride != patch:
         raise ValueError(
@@ -125,8 +147,9 @@ def check_patch_grid(cfg: Config) -> None:
     loader = cfg.get('train_dataloader')
     if not isinstance(loader, dict):
         return
-    for key, pipeline in _pipelines(loader, 'train_dataloader'):
-        for i, transform in enumerate(pipeline):
+    for key, dataset in dataset_cfgs(loader.get('dataset'),
+                                     'train_dataloader.dataset'):
+        for i, transform in enumerate(dataset.get('pipeline') or []):
             sizes = transform.get('crop_sizes') if isinstance(
                 transform, dict) else None
             if not isinstance(sizes, (list, tuple)):
@@ -137,6 +160,70 @@ def check_patch_grid(cfg: Config) -> None:
                     f'{key}.pipeline.{i}.crop_sizes={tuple(sizes)}: {bad} '
                     f'not a multiple of model.backbone.patch_size={patch}; '
                     'the ViT would see a partial patch at the border')
+
+
+def _num_classes(cfg: Config):
+    """``(key, value)`` of the classifier head's ``num_classes`` and, when
+    mixup / cutmix targets are made (``model.train_cfg.augments``), of the
+    effective data preprocessor's (the model's own wins over the top-level
+    one, as in mmengine's Runner)."""
+    model = cfg.get('model') or {}
+    head = model.get('head')
+    out = []
+    if isinstance(head, dict) and is_number(head.get('num_classes')):
+        out.append(('model.head.num_classes', head['num_classes']))
+    if not (model.get('train_cfg') or {}).get('augments'):
+        return out  # the preprocessor's count is used for nothing else
+    for key, pre in (('model.data_preprocessor',
+                      model.get('data_preprocessor')),
+                     ('data_preprocessor', cfg.get('data_preprocessor'))):
+        if isinstance(pre, dict) and 'num_classes' in pre:
+            if is_number(pre['num_classes']):
+                out.append((f'{key}.num_classes', pre['num_classes']))
+            break
+    return out
+
+
+def check_classes(cfg: Config,
+                  evaluators: Sequence[str] = ('val_evaluator', )) -> None:
+    """A classifier's head and, with mixup / cutmix, its data preprocessor
+    (one-hot targets) agree on the number of classes, and no top-k accuracy
+    of ``evaluators`` (``test_evaluator`` for a test run) asks for more
+    classes than there are.
+
+    Raises:
+        ValueError: naming both ``num_classes`` keys, or the evaluator's
+            ``topk``.
+    """
+    counts = _num_classes(cfg)
+    if len({n for _, n in counts}) > 1:
+        raise ValueError(
+            ' but '.join(f'{k}={n}' for k, n in counts) + ': set both to the '
+            'number of classes of the data (mixup / cutmix targets are '
+            'one-hot vectors of the second)')
+    if not counts:
+        return
+    classes = counts[0][1]
+    for key in evaluators:
+        found = cfg.get(key)
+        single = not isinstance(found, (list, tuple))
+        for i, ev in enumerate([found] if single else found):
+            topk = ev.get('topk') if isinstance(ev, dict) else None
+            ks = topk if isinstance(topk, (list, tuple)) else [topk]
+            too_big = [k for k in ks if is_number(k) and k > classes]
+            if too_big:
+                name = key if single else f'{key}.{i}'
+                raise ValueError(
+                    f'{name}.topk={topk} asks for top-{max(too_big)} '
+                    f'accuracy but {counts[0][0]}={classes}; set '
+                    f'{name}.topk=1 (or a tuple of k <= {classes})')
+
+
+def check_config(cfg: Config) -> None:
+    """The checks that read nothing but the config: patch grid and number
+    of classes (run first, before data folders are scanned or made)."""
+    check_patch_grid(cfg)
+    check_classes(cfg)
 
 
 def check_batch(cfg: Config, num_images: Optional[int]) -> None:
@@ -197,6 +284,5 @@ def check_run(cfg: Config, num_images: Optional[int] = None) -> None:
     """Every check above (``num_images``: size of the training set when
     known)."""
     check_model(cfg)
-    check_patch_grid(cfg)
     check_batch(cfg, num_images)
     check_schedule_horizon(cfg)

@@ -64,3 +64,23 @@ def test_unknown_name_names_the_option():
     message = str(info.value)
     assert 'model.backbone.arch.num_layers' in message
     assert "'deit-huge'" in message and "'deit-small'" in message
+
+
+def test_misspelt_field_is_refused():
+    # mmpretrain ignores unknown arch keys: the typo would train 12 layers
+    with pytest.raises(KeyError) as info:
+        load_config(_path(VIT_S), {'model.backbone.arch.num_layer': 2})
+    message = str(info.value)
+    assert "'num_layer'" in message and "'num_layers'" in message
+    with pytest.raises(KeyError, match='num_layer'):
+        load_config(rp.GTSA_DEMO, {'model.backbone.arch.num_layer': 2})
+
+
+def test_type_changed_in_the_same_command():
+    cfg = load_config(_path(VIT_S), {
+        'model.backbone.type': 'SwinTransformer',
+        'model.backbone.arch': 'tiny',
+        'model.backbone.arch.depths': [1, 1, 1, 1]})
+    # Swin-T (Liu et al. 2021): C = 96, heads 3/6/12/24
+    assert dict(cfg.model.backbone.arch) == dict(
+        embed_dims=96, depths=[1, 1, 1, 1], num_heads=[3, 6, 12, 24])

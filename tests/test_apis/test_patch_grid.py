@@ -59,3 +59,40 @@ def test_inside_a_dataset_wrapper():
                                         dataset=inner)
     with pytest.raises(ValueError, match=r'dataset\.dataset\.pipeline\.1'):
         check_patch_grid(cfg)
+
+
+def test_inside_a_concat_dataset():
+    # ConcatDataset lists its parts under datasets=[...]
+    cfg = load_config(rp.DINO_DEMO, {CROPS: (100, 52)})
+    inner = cfg.train_dataloader.dataset
+    cfg.train_dataloader.dataset = dict(type='ConcatDataset',
+                                        datasets=[inner, inner])
+    with pytest.raises(ValueError, match=r'dataset\.datasets\.0\.pipeline'):
+        check_patch_grid(cfg)
+
+
+def test_square_pair_is_the_patch_size():
+    # mmpretrain takes (16, 16); the 8 px stride must still be refused
+    cfg = load_config(rp.GTSA_DEMO, {'model.backbone.patch_size': (16, 16)})
+    with pytest.raises(ValueError, match='model.head.feat_stride=8'):
+        check_patch_grid(cfg)
+
+
+@pytest.mark.parametrize('patch', [16.0, '16', (16, 8), 0])
+def test_patch_size_that_is_not_a_positive_integer(patch):
+    cfg = load_config(rp.GTSA_DEMO)
+    cfg.model.backbone.patch_size = patch
+    with pytest.raises(TypeError, match='model.backbone.patch_size'):
+        check_patch_grid(cfg)
+
+
+def test_grid_is_checked_before_any_data_is_touched(tmp_path):
+    """A missing folder would be the first error if the data were looked
+    at first; the config's own fault comes first and nothing is made."""
+    from gtsa_plugin.apis.cli import preflight
+    missing = tmp_path / 'not-there'
+    cfg = load_config(rp.GTSA_DEMO, {
+        CROPS: (96, 52), 'train_dataloader.dataset.data_root': str(missing)})
+    with pytest.raises(ValueError, match='crop_sizes'):
+        preflight(cfg)
+    assert not missing.exists()

@@ -5,6 +5,8 @@
 #       --cfg-options model.backbone.init_cfg.checkpoint=PRETRAIN.pth
 # with CONFIG this file; for N classes add
 #       model.head.num_classes=N data_preprocessor.num_classes=N
+# and for N < 5 also val_evaluator.topk=1 test_evaluator.topk=1 (top-5
+# accuracy needs 5 classes; tools/train.py checks all of it first).
 _base_ = ['./_base_/vit-s-p16_finetune.py', './_base_/imagenet-folder.py']
 
 # Join recipe and data: batch per GPU, the recipe's augmentation, classes.
