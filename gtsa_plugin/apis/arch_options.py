@@ -40,11 +40,10 @@ def _node(cfg: Any, path: str) -> Any:
     return node
 
 
-def _arch_zoo(backbone: dict) -> Optional[dict]:
-    """``arch_zoo`` of the backbone class named by ``backbone['type']`` in
+def _arch_zoo(backbone_type: Any) -> Optional[dict]:
+    """``arch_zoo`` of the backbone class registered as ``backbone_type`` in
     mmpretrain's model registry (``'mmpretrain.'`` prefix allowed)."""
     from mmpretrain.registry import MODELS
-    backbone_type = backbone.get('type')
     if not isinstance(backbone_type, str):
         return None
     cls = MODELS.get(backbone_type)
@@ -84,7 +83,7 @@ def expand_named_archs(cfg: Config,
             continue
         # a type or name given in the same command wins over the file's
         backbone_type = options.get(f'{head}.type', backbone.get('type'))
-        zoo = _arch_zoo(dict(type=backbone_type))
+        zoo = _arch_zoo(backbone_type)
         name = options.get(arch_key, _node(cfg, arch_key))
         if isinstance(name, str):
             if zoo is None or name.lower() not in zoo:

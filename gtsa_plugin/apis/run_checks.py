@@ -281,8 +281,9 @@ def check_schedule_horizon(cfg: Config) -> List[str]:
 
 
 def check_run(cfg: Config, num_images: Optional[int] = None) -> None:
-    """Every check above (``num_images``: size of the training set when
-    known)."""
+    """The checks of the whole run that need the data set's size
+    (``num_images``, when known): loss weights and warm-up, batch,
+    schedule horizon. :func:`check_config` runs earlier, on its own."""
     check_model(cfg)
     check_batch(cfg, num_images)
     check_schedule_horizon(cfg)

@@ -5,7 +5,9 @@
 # decay; 8 GPUs x 512 images.
 # Model, train pipeline and schedule only: a config adds a data base
 # (imagenet-folder.py, inat2019.py) and joins the two (batch size,
-# train_pipeline, number of classes).
+# train_pipeline, number of classes). The join sits in each config because
+# mmengine refuses a key set by two sibling bases (train_dataloader here and
+# there).
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 custom_imports = dict(imports=['gtsa_plugin'], allow_failed_imports=False)
 default_scope = 'mmpretrain'
